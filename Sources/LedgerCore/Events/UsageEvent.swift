@@ -1,0 +1,91 @@
+/// One metered unit of AI consumption: an LLM call, a span of GPU time, or stored bytes over time.
+///
+/// Token counts are disjoint by kind (see ``TokenKind``); provider adapters in
+/// ``ProviderUsage`` convert each provider's own usage object into them.
+public struct UsageEvent: Sendable, Hashable {
+    /// A unique id; recording the same id twice counts once.
+    public var id: String
+    /// When the usage happened, UTC.
+    public var timestamp: Timestamp
+    /// Where the event came from: `gateway`, `import`, `otel`, `demo`, …
+    public var source: String
+    /// The provider that served it: `openai`, `anthropic`, `bedrock`, …
+    public var provider: String
+    /// The model name as the caller sent it.
+    public var model: String
+    /// The region or data zone it ran in, when it matters for price.
+    public var region: String?
+    /// The price tier it was served at.
+    public var serviceTier: ServiceTier
+    /// Tokens by kind.
+    public var tokens: TokenCounts
+    /// GPU time and storage, for self-hosted models and retrieval stores.
+    public var resources: ResourceUsage
+    /// How the request ended.
+    public var outcome: Outcome
+    /// End-to-end latency in milliseconds, when known.
+    public var latencyMilliseconds: Int64?
+    /// Who it belongs to.
+    public var attribution: Attribution
+    /// Free-form tags.
+    public var tags: [String: String]
+
+    /// Creates an event.
+    public init(
+        id: String, timestamp: Timestamp, source: String = "import", provider: String, model: String,
+        region: String? = nil, serviceTier: ServiceTier = .standard, tokens: TokenCounts = .zero,
+        resources: ResourceUsage = .none, outcome: Outcome = .ok, latencyMilliseconds: Int64? = nil,
+        attribution: Attribution = Attribution(), tags: [String: String] = [:]
+    ) {
+        self.id = id
+        self.timestamp = timestamp
+        self.source = source
+        self.provider = provider
+        self.model = model
+        self.region = region
+        self.serviceTier = serviceTier
+        self.tokens = tokens
+        self.resources = resources
+        self.outcome = outcome
+        self.latencyMilliseconds = latencyMilliseconds
+        self.attribution = attribution
+        self.tags = tags
+    }
+}
+
+/// Non-token consumption carried by an event: GPU time and storage.
+public struct ResourceUsage: Sendable, Hashable {
+    /// GPU-seconds consumed.
+    public var gpuSeconds: Int64
+    /// Byte-hours of storage held.
+    public var storageByteHours: Int64
+
+    /// Creates resource usage.
+    public init(gpuSeconds: Int64 = 0, storageByteHours: Int64 = 0) {
+        self.gpuSeconds = gpuSeconds
+        self.storageByteHours = storageByteHours
+    }
+
+    /// No GPU time and no storage.
+    public static let none = ResourceUsage()
+}
+
+/// An event with its price: what the ledger records.
+public struct RatedEvent: Sendable, Hashable {
+    /// The event.
+    public var event: UsageEvent
+    /// Its cost (a lower bound when `priced` is false).
+    public var cost: Cost
+    /// Whether every billed quantity had a price.
+    public var priced: Bool
+    /// The catalog model the name resolved to, if any.
+    public var resolvedModel: String?
+
+    /// Creates a rated event.
+    public init(event: UsageEvent, cost: Cost, priced: Bool, resolvedModel: String?) {
+        self.event = event
+        self.cost = cost
+        self.priced = priced
+        self.resolvedModel = resolvedModel
+    }
+}

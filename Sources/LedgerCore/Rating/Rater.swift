@@ -1,0 +1,212 @@
+/// Prices usage events from a catalog: a pure function of (event, catalog), exact.
+///
+/// A `Rater` remembers how names resolved, so keep one per stream of events:
+/// ```swift
+/// var rater = Rater(catalog: catalog)
+/// let rated = events.map { rater.rate($0) }
+/// ```
+public struct Rater: Sendable {
+    /// The catalog prices come from.
+    public let catalog: PriceCatalog
+    private var resolutions: [String: ResolutionResult] = [:]
+
+    private enum ResolutionResult: Sendable {
+        case found(ModelResolution)
+        case missing(PricingError)
+    }
+
+    /// Creates a rater over a catalog.
+    public init(catalog: PriceCatalog) {
+        self.catalog = catalog
+    }
+
+    private mutating func resolution(provider: String, model: String) -> ResolutionResult {
+        let key = provider + "\u{0}" + model
+        if let known = resolutions[key] { return known }
+        let result: ResolutionResult
+        do {
+            result = .found(try catalog.resolve(provider: provider, model: model))
+        } catch {
+            result = .missing(error)
+        }
+        resolutions[key] = result
+        return result
+    }
+
+    /// Rates an event for the ledger. An event whose model or price is unknown is kept with the
+    /// cost of what could be priced and `priced == false` — never silently $0.
+    public mutating func rate(_ event: UsageEvent) -> RatedEvent {
+        guard case .found(let resolution) = resolution(provider: event.provider, model: event.model),
+            let version = resolution.entry.version(at: event.timestamp)
+        else {
+            return RatedEvent(event: event, cost: .zero, priced: false, resolvedModel: nil)
+        }
+        var total = Cost.zero
+        var priced = true
+        price(event, resolution: resolution, version: version) { line in
+            if let line { total += line.cost } else { priced = false }
+        }
+        return RatedEvent(event: event, cost: total, priced: priced, resolvedModel: resolution.entry.model)
+    }
+
+    /// The full breakdown of an event's cost.
+    ///
+    /// - Throws: ``PricingError`` when the model is unknown or has no price at the event's time.
+    public mutating func breakdown(_ event: UsageEvent) throws(PricingError) -> CostBreakdown {
+        let resolution: ModelResolution
+        switch self.resolution(provider: event.provider, model: event.model) {
+        case .found(let found): resolution = found
+        case .missing(let error): throw error
+        }
+        guard let version = resolution.entry.version(at: event.timestamp) else {
+            throw PricingError.noPriceInForce(
+                model: resolution.entry.model, at: event.timestamp,
+                earliest: resolution.entry.prices.map(\.effectiveFrom).min()
+            )
+        }
+        var lines: [CostLine] = []
+        var unpriced: [String] = []
+        var total = Cost.zero
+        let notes = price(event, resolution: resolution, version: version, describe: true) { line in
+            if let line {
+                lines.append(line)
+                total += line.cost
+            }
+        } unpriced: { unpriced.append($0) }
+        return CostBreakdown(
+            resolvedModel: resolution.entry.model, region: event.region ?? resolution.impliedRegion,
+            priceEffectiveFrom: version.effectiveFrom, lines: lines, total: total, unpricedKinds: unpriced,
+            notes: notes
+        )
+    }
+
+    /// The worst-case cost of a request before it is sent: the whole prompt at the input price and
+    /// `maximumOutputTokens` (or, when absent, the model's output limit) at the output price.
+    public mutating func estimateUpperBound(
+        provider: String, model: String, promptTokens: Int64, maximumOutputTokens: Int64?, at timestamp: Timestamp
+    ) throws(PricingError) -> Cost {
+        let entry: ModelPricing
+        switch resolution(provider: provider, model: model) {
+        case .found(let found): entry = found.entry
+        case .missing(let error): throw error
+        }
+        var event = UsageEvent(id: "estimate", timestamp: timestamp, provider: provider, model: model)
+        event.tokens.input = promptTokens
+        event.tokens.output = maximumOutputTokens ?? entry.maxOutputTokens ?? 0
+        return try breakdown(event).total
+    }
+
+    // MARK: - The pricing rule
+
+    /// Calls `line` for every billed quantity (with `nil` for an unpriced one) and returns notes.
+    @discardableResult
+    private func price(
+        _ event: UsageEvent, resolution: ModelResolution, version: PriceVersion, describe: Bool = false,
+        line: (CostLine?) -> Void, unpriced: (String) -> Void = { _ in }
+    ) -> [String] {
+        var notes: [String] = []
+        // Layers, lowest first; a higher layer's listed price wins.
+        var tierSheet: PriceSheet?
+        if !version.contextTiers.isEmpty {
+            let prompt = event.tokens.prompt
+            var best: ContextTier?
+            for tier in version.contextTiers where prompt > tier.abovePromptTokens {
+                if best == nil || tier.abovePromptTokens > best!.abovePromptTokens { best = tier }
+            }
+            if let best {
+                tierSheet = best.perMillion
+                if describe { notes.append("prompt of \(prompt) tokens is above \(best.abovePromptTokens): long-context prices") }
+            }
+        }
+        let region = event.region ?? resolution.impliedRegion
+        let regionOverride = version.regionOverride(for: region)
+        if describe, let region, let regionOverride, regionOverride.perMillion != nil || regionOverride.adjustPercent != nil {
+            notes.append("regional price for '\(region)'")
+        }
+        var tierOverride: PriceOverride?
+        if event.serviceTier != .standard {
+            tierOverride = version.serviceTiers[event.serviceTier.rawValue]
+            if describe {
+                notes.append(
+                    tierOverride == nil
+                        ? "no \(event.serviceTier.rawValue) price listed for this model: standard price used"
+                        : "\(event.serviceTier.rawValue) price")
+            }
+        }
+        var windowOverride: PriceOverride?
+        for window in version.timeWindows where window.contains(event.timestamp) {
+            windowOverride = window.override
+            if describe { notes.append("time-of-day price \(window.from)–\(window.to) UTC") }
+            break
+        }
+        var adjustment = PriceAdjustment.none
+        var adjustments: [PriceAdjustment] = []
+        for override in [regionOverride, tierOverride, windowOverride] {
+            if let percent = override?.adjustPercent { adjustments.append(percent) }
+        }
+        let entry = resolution.entry
+        for discount in catalog.discounts
+        where discount.applies(
+            provider: PriceCatalog.canonicalProvider(entry.provider), model: entry.model, at: event.timestamp)
+        {
+            adjustments.append(discount.adjustPercent)
+            if describe { notes.append("negotiated adjustment \(discount.adjustPercent.percentString)%") }
+        }
+        if adjustments.count == 1 { adjustment = adjustments[0] }
+
+        func layered(_ kind: TokenKind) -> UnitPrice? {
+            var candidate: TokenKind? = kind
+            while let current = candidate {
+                if let price = windowOverride?.perMillion?.tokens[current] ?? tierOverride?.perMillion?.tokens[current]
+                    ?? regionOverride?.perMillion?.tokens[current] ?? tierSheet?.tokens[current]
+                    ?? version.perMillion.tokens[current]
+                {
+                    return price
+                }
+                candidate = current.fallback
+            }
+            return nil
+        }
+        func effective(_ price: UnitPrice) -> EffectivePrice {
+            if adjustments.count <= 1 { return EffectivePrice(price).adjusted(by: adjustment) }
+            return adjustments.reduce(EffectivePrice(price)) { $0.adjusted(by: $1) }
+        }
+        for kind in TokenKind.allCases {
+            let quantity = event.tokens[kind]
+            guard quantity != 0 else { continue }
+            guard let price = layered(kind) else {
+                line(nil)
+                unpriced(kind.rawValue)
+                continue
+            }
+            let unitPrice = effective(price)
+            line(CostLine(kind: kind.rawValue, quantity: quantity, unitPrice: unitPrice, priceUnit: "1M tokens",
+                          cost: unitPrice.cost(units: quantity, unitsPerPrice: 1_000_000)))
+        }
+        if event.resources.gpuSeconds != 0 {
+            let price = windowOverride?.perMillion?.gpuHour ?? tierOverride?.perMillion?.gpuHour
+                ?? regionOverride?.perMillion?.gpuHour ?? version.perMillion.gpuHour
+            if let price {
+                let unitPrice = effective(price)
+                line(CostLine(kind: "gpu_seconds", quantity: event.resources.gpuSeconds, unitPrice: unitPrice,
+                              priceUnit: "GPU-hour", cost: unitPrice.cost(units: event.resources.gpuSeconds, unitsPerPrice: 3_600)))
+            } else {
+                line(nil)
+                unpriced("gpu_seconds")
+            }
+        }
+        if event.resources.storageByteHours != 0 {
+            let price = regionOverride?.perMillion?.storageGBMonth ?? version.perMillion.storageGBMonth
+            if let price {
+                let unitPrice = effective(price)
+                line(CostLine(kind: "storage_byte_hours", quantity: event.resources.storageByteHours, unitPrice: unitPrice,
+                              priceUnit: "GB-month",
+                              cost: unitPrice.cost(units: event.resources.storageByteHours, unitsPerPrice: 730_000_000_000)))
+            } else {
+                line(nil)
+                unpriced("storage_byte_hours")
+            }
+        }
+        return notes
+    }
+}

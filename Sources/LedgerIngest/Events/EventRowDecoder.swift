@@ -1,0 +1,209 @@
+public import LedgerCore
+
+/// Turns one row of the normalised event format (a JSON Lines object or a CSV record; see
+/// `docs/EVENTS.md`) into a ``UsageEvent``, or says which field is wrong and why.
+public struct EventRowDecoder: Sendable {
+    /// Field names the format defines.
+    public static let tokenFields = TokenKind.allCases.map(\.rawValue)
+    public static let attributionFields = AttributionDimension.allCases.map(\.rawValue)
+    public static let knownFields: [String] =
+        ["id", "timestamp", "source", "provider", "model", "region", "service_tier", "outcome", "latency_ms", "tokens", "tags",
+         "gpu_seconds", "storage_byte_hours"] + tokenFields + attributionFields
+
+    private static let knownSet = Set(knownFields)
+
+    /// The `source` given to rows that name none.
+    public var defaultSource: String
+
+    /// Creates a decoder.
+    public init(defaultSource: String = "import") {
+        self.defaultSource = defaultSource
+    }
+
+    /// A field problem, before the file and line are known.
+    public struct FieldError: Error, Sendable {
+        public var field: String?
+        public var reason: String
+    }
+
+    /// Decodes one row.
+    ///
+    /// - Parameter fallbackID: the id to use when the row has none (derived from the row's bytes,
+    ///   so importing the same file twice gives the same ids).
+    public func decode(_ fields: [String: FieldValue], fallbackID: () -> String) throws(FieldError) -> UsageEvent {
+        for key in fields.keys where !EventRowDecoder.knownSet.contains(key) {
+            let suggestion = EventRowDecoder.closest(to: key).map { " Did you mean '\($0)'?" } ?? ""
+            throw FieldError(field: key, reason: "unknown field.\(suggestion) Fields are listed in docs/EVENTS.md.")
+        }
+        let id = try optionalString(fields, "id") ?? fallbackID()
+        guard let timestampText = try optionalString(fields, "timestamp") else {
+            throw FieldError(field: "timestamp", reason: "missing; write an RFC 3339 time such as 2026-03-02T14:00:00Z")
+        }
+        guard let timestamp = Timestamp(parsing: timestampText) else {
+            throw FieldError(field: "timestamp", reason: "'\(timestampText)' is not an RFC 3339 time (e.g. 2026-03-02T14:00:00Z)")
+        }
+        guard let provider = try optionalString(fields, "provider") else {
+            throw FieldError(field: "provider", reason: "missing; e.g. openai, anthropic, bedrock, self-hosted")
+        }
+        let resources = ResourceUsage(
+            gpuSeconds: try count(fields["gpu_seconds"], "gpu_seconds"),
+            storageByteHours: try count(fields["storage_byte_hours"], "storage_byte_hours"))
+        let model = try optionalString(fields, "model")
+        guard let model else {
+            throw FieldError(field: "model", reason: "missing; name the model (or the GPU model / storage class for resource rows)")
+        }
+        var event = UsageEvent(id: id, timestamp: timestamp, source: try optionalString(fields, "source") ?? defaultSource, provider: provider, model: model)
+        event.region = try optionalString(fields, "region")
+        event.resources = resources
+        if let tier = try optionalString(fields, "service_tier") {
+            guard let parsed = ServiceTier(rawValue: tier.lowercased()) else {
+                throw FieldError(field: "service_tier", reason: "'\(tier)' is not one of standard, batch, flex, priority")
+            }
+            event.serviceTier = parsed
+        }
+        if let outcome = try optionalString(fields, "outcome") {
+            guard let parsed = Outcome(rawValue: outcome.lowercased()) else {
+                throw FieldError(field: "outcome", reason: "'\(outcome)' is not one of ok, error, retried, cancelled, estimated")
+            }
+            event.outcome = parsed
+        }
+        if let latency = fields["latency_ms"], latency != .null, latency != .string("") {
+            event.latencyMilliseconds = try count(latency, "latency_ms")
+        }
+        // Tokens: flat fields, or a `tokens` object — not both.
+        let nested = fields["tokens"]
+        if let nested, nested != .null {
+            guard case .object(let members) = nested else {
+                throw FieldError(field: "tokens", reason: "must be an object such as {\"input\":100,\"output\":20}")
+            }
+            for key in members.keys where TokenKind(rawValue: key) == nil {
+                throw FieldError(field: "tokens.\(key)", reason: "unknown token kind; kinds are \(EventRowDecoder.tokenFields.joined(separator: ", "))")
+            }
+            for kind in TokenKind.allCases {
+                if fields[kind.rawValue] != nil {
+                    throw FieldError(field: kind.rawValue, reason: "given both flat and inside 'tokens'; use one")
+                }
+                event.tokens[kind] = try count(members[kind.rawValue], "tokens." + kind.rawValue)
+            }
+        } else {
+            for kind in TokenKind.allCases { event.tokens[kind] = try count(fields[kind.rawValue], kind.rawValue) }
+        }
+        for dimension in AttributionDimension.allCases {
+            event.attribution[dimension] = try optionalString(fields, dimension.rawValue)
+        }
+        event.tags = try tags(fields["tags"])
+        if id.isEmpty { throw FieldError(field: "id", reason: "must not be empty") }
+        return event
+    }
+
+    private func optionalString(_ fields: [String: FieldValue], _ name: String) throws(FieldError) -> String? {
+        guard let value = fields[name] else { return nil }
+        switch value {
+        case .null: return nil
+        case .string(let text):
+            let trimmed = text.trimmingWhitespace()
+            return trimmed.isEmpty ? nil : trimmed
+        case .integer(let number): return String(number)
+        default: throw FieldError(field: name, reason: "expected text, got \(value.summary)")
+        }
+    }
+
+    private func count(_ value: FieldValue?, _ name: String) throws(FieldError) -> Int64 {
+        guard let value else { return 0 }
+        let number: Int64
+        switch value {
+        case .null: return 0
+        case .integer(let integer): number = integer
+        case .string(let text):
+            let trimmed = text.trimmingWhitespace()
+            if trimmed.isEmpty { return 0 }
+            guard let parsed = Int64(trimmed) else {
+                throw FieldError(field: name, reason: "'\(text)' is not a whole number")
+            }
+            number = parsed
+        case .number(let text):
+            throw FieldError(field: name, reason: "\(text) is not a whole number")
+        default:
+            throw FieldError(field: name, reason: "expected a whole number, got \(value.summary)")
+        }
+        guard number >= 0 else { throw FieldError(field: name, reason: "must not be negative, got \(number)") }
+        return number
+    }
+
+    private func tags(_ value: FieldValue?) throws(FieldError) -> [String: String] {
+        guard let value else { return [:] }
+        switch value {
+        case .null: return [:]
+        case .object(let members):
+            var tags: [String: String] = [:]
+            for (key, member) in members {
+                switch member {
+                case .string(let text): tags[key] = text
+                case .integer(let number): tags[key] = String(number)
+                case .number(let text): tags[key] = text
+                case .bool(let flag): tags[key] = String(flag)
+                default: throw FieldError(field: "tags.\(key)", reason: "tag values must be text, numbers or booleans")
+                }
+            }
+            return tags
+        case .string(let text):
+            let trimmed = text.trimmingWhitespace()
+            if trimmed.isEmpty { return [:] }
+            if trimmed.hasPrefix("{") {
+                let object: [String: FieldValue]
+                do {
+                    object = try Array(trimmed.utf8).withUnsafeBufferPointer { buffer throws(JSONRowParser.Failure) in
+                        try JSONRowParser.parseObject(buffer)
+                    }
+                } catch {
+                    throw FieldError(field: "tags", reason: "not a valid JSON object: \(error.reason) at column \(error.column)")
+                }
+                return try tags(.object(object))
+            }
+            var tags: [String: String] = [:]
+            for pair in trimmed.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw FieldError(field: "tags", reason: "'\(pair)' is not key=value; write tags as k=v;k2=v2 or a JSON object")
+                }
+                tags[String(parts[0]).trimmingWhitespace()] = String(parts[1]).trimmingWhitespace()
+            }
+            return tags
+        default:
+            throw FieldError(field: "tags", reason: "must be an object of text values")
+        }
+    }
+
+    static func closest(to name: String) -> String? {
+        var best: (Int, String)?
+        for known in knownFields {
+            let distance = levenshtein(name.lowercased(), known)
+            if distance <= 3, best == nil || distance < best!.0 { best = (distance, known) }
+        }
+        return best?.1
+    }
+
+    static func levenshtein(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var view = Substring(self)
+        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
+        while let last = view.last, last.isWhitespace { view = view.dropLast() }
+        return String(view)
+    }
+}

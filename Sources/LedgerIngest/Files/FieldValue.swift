@@ -1,0 +1,24 @@
+/// A value read from one row of a JSON Lines or CSV file.
+public enum FieldValue: Sendable, Hashable {
+    case string(String)
+    case integer(Int64)
+    /// A number that is not a 64-bit integer, as written.
+    case number(String)
+    case bool(Bool)
+    case null
+    case object([String: FieldValue])
+    case array([FieldValue])
+
+    /// A short description for error messages.
+    var summary: String {
+        switch self {
+        case .string(let text): "\"\(text.count > 40 ? text.prefix(40) + "…" : Substring(text))\""
+        case .integer(let value): String(value)
+        case .number(let text): text
+        case .bool(let value): String(value)
+        case .null: "null"
+        case .object: "an object"
+        case .array: "an array"
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import GRDB
+public import LedgerCore
+
+/// Which table answers a report, and how its columns read.
+struct ReportSource {
+    var table: String
+    var dimensions: Set<String>
+    /// The bucket in Unix seconds.
+    var secondsExpression: String
+    var isRaw: Bool
+    /// Expressions summed for each of `SQLiteSchema.metricColumns`.
+    var metricExpressions: [String]
+
+    static func rollup(_ table: String, dimensions: [String]) -> ReportSource {
+        ReportSource(
+            table: table, dimensions: Set(dimensions), secondsExpression: "bucket", isRaw: false,
+            metricExpressions: SQLiteSchema.metricColumns.map(SQLiteSchema.quoted))
+    }
+
+    static let events: ReportSource = {
+        let waste = "outcome IN ('error','retried','cancelled')"
+        let expressions: [String] =
+            ["1", "(1 - priced)", "(outcome = 'error')", "(outcome = 'retried')", "(outcome = 'cancelled')", "(outcome = 'estimated')"]
+            + SQLiteSchema.tokenColumns.map(SQLiteSchema.quoted)
+            + [
+                "gpu_seconds", "storage_byte_hours", "(cost_pico / 1000000)", "(cost_pico % 1000000)",
+                "(CASE WHEN \(waste) THEN cost_pico / 1000000 ELSE 0 END)", "(CASE WHEN \(waste) THEN cost_pico % 1000000 ELSE 0 END)",
+                "COALESCE(latency_ms, 0)", "(latency_ms IS NOT NULL)",
+            ]
+        let dimensions = SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions + ["region"]
+        return ReportSource(
+            table: "events", dimensions: Set(dimensions), secondsExpression: "(ts / 1000000)", isRaw: true, metricExpressions: expressions)
+    }()
+
+    static let hour = rollup("rollup_hour", dimensions: SQLiteSchema.mainDimensions)
+    static let day = rollup("rollup_day", dimensions: SQLiteSchema.mainDimensions)
+    static let dayActor = rollup("rollup_day_actor", dimensions: SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions)
+
+    /// The time-range condition and its arguments.
+    func rangeCondition(_ query: ReportQuery) -> (String, [any DatabaseValueConvertible]) {
+        isRaw
+            ? ("ts >= ? AND ts < ?", [query.from.microseconds, query.to.microseconds])
+            : ("bucket >= ? AND bucket < ?", [query.from.seconds, query.to.seconds])
+    }
+
+    /// The period start for a granularity, in Unix seconds.
+    func periodExpression(_ granularity: Granularity) -> String {
+        switch granularity {
+        case .hour: "(\(secondsExpression) - (\(secondsExpression) % 3600))"
+        case .day: "(\(secondsExpression) - (\(secondsExpression) % 86400))"
+        case .month: "CAST(strftime('%s', \(secondsExpression), 'unixepoch', 'start of month') AS INTEGER)"
+        }
+    }
+}
+
+extension ReportDimension {
+    /// The column (or expression, with its argument) that holds this dimension.
+    var column: (expression: String, argument: (any DatabaseValueConvertible)?) {
+        switch self {
+        case .tag(let key): ("json_extract(tags, ?)", "$.\"\(key.replacing("\"", with: ""))\"")
+        default: (SQLiteSchema.quoted(name), nil)
+        }
+    }
+
+    /// The column name when the dimension is a plain column.
+    var columnName: String? {
+        if case .tag = self { return nil }
+        return name
+    }
+}
+
+extension SQLiteLedger {
+    /// Picks the smallest table that holds every dimension the query needs at its granularity.
+    static func plan(_ query: ReportQuery) -> (main: ReportSource, distinct: ReportSource) {
+        let needed = Set((query.groupBy + Array(query.filters.keys)).map { $0.columnName ?? "\u{0}tag" })
+        let dayAligned = query.from.seconds % 86_400 == 0 && query.to.seconds % 86_400 == 0
+        let hourAligned = query.from.seconds % 3_600 == 0 && query.to.seconds % 3_600 == 0
+        func fits(_ source: ReportSource) -> Bool { needed.isSubset(of: source.dimensions) }
+        let main: ReportSource
+        if query.granularity == .hour || !dayAligned {
+            main = hourAligned && fits(.hour) ? .hour : .events
+        } else if fits(.day) {
+            main = .day
+        } else if fits(.dayActor) {
+            main = .dayActor
+        } else {
+            main = .events
+        }
+        let distinct: ReportSource = dayAligned && query.granularity != .hour && fits(.dayActor) ? .dayActor : .events
+        return (main, distinct)
+    }
+
+    /// Aggregates a period from the rollups (or the raw events when the query needs a dimension
+    /// or a time boundary the rollups do not have).
+    public func report(_ query: ReportQuery) async throws -> Report {
+        guard query.from < query.to else {
+            throw LedgerStoreError("The report period is empty: --from \(query.from.iso8601) is not before --to \(query.to.iso8601).")
+        }
+        let (main, distinct) = SQLiteLedger.plan(query)
+        return try await pool.read { db in
+            var rows = try SQLiteLedger.aggregate(db, query: query, source: main, grouped: true)
+            let counts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: true)
+            for index in rows.indices {
+                let key = DistinctKey(keys: rows[index].keys, period: rows[index].period)
+                rows[index].metrics.users = counts[key]?.users ?? 0
+                rows[index].metrics.sessions = counts[key]?.sessions ?? 0
+            }
+            var totals = try SQLiteLedger.aggregate(db, query: query, source: main, grouped: false).first?.metrics ?? ReportMetrics()
+            let totalCounts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: false)
+            totals.users = totalCounts.values.first?.users ?? 0
+            totals.sessions = totalCounts.values.first?.sessions ?? 0
+            rows = Report.limited(Report.sorted(rows), top: query.top)
+            return Report(query: query, rows: rows, totals: totals, servedFrom: main.table)
+        }
+    }
+
+    struct DistinctKey: Hashable {
+        var keys: [String?]
+        var period: Timestamp?
+    }
+
+    /// `WHERE` and `GROUP BY` parts shared by both queries.
+    private static func clauses(
+        _ query: ReportQuery, source: ReportSource, grouped: Bool
+    ) -> (select: [String], whereClause: String, groupBy: String, arguments: [any DatabaseValueConvertible]) {
+        var select: [String] = []
+        var selectArguments: [any DatabaseValueConvertible] = []
+        if grouped {
+            for dimension in query.groupBy {
+                let column = dimension.column
+                select.append(column.expression)
+                if let argument = column.argument { selectArguments.append(argument) }
+            }
+            if let granularity = query.granularity { select.append(source.periodExpression(granularity)) }
+        }
+        let (range, rangeArguments) = source.rangeCondition(query)
+        var conditions = [range]
+        var whereArguments = rangeArguments
+        for (dimension, value) in query.filters.sorted(by: { $0.key.name < $1.key.name }) {
+            let column = dimension.column
+            if let argument = column.argument {
+                conditions.append("COALESCE(\(column.expression), '') = ?")
+                whereArguments.append(argument)
+            } else {
+                conditions.append("\(column.expression) = ?")
+            }
+            whereArguments.append(value)
+        }
+        let groupBy = grouped && !select.isEmpty ? " GROUP BY " + (1...select.count).map(String.init).joined(separator: ", ") : ""
+        return (select, " WHERE " + conditions.joined(separator: " AND "), groupBy, selectArguments + whereArguments)
+    }
+
+    /// The first `count` columns as dimension values; `''` (unallocated) becomes `nil`.
+    private static func groupKeys(_ row: Row, count: Int) -> [String?] {
+        (0..<count).map { index in
+            let value: String? = row[index]
+            return value.flatMap { $0.isEmpty ? nil : $0 }
+        }
+    }
+
+    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool) throws -> [ReportRow] {
+        let parts = clauses(query, source: source, grouped: grouped)
+        let sums = source.metricExpressions.map { "COALESCE(SUM(\($0)), 0)" }
+        let sql = "SELECT \((parts.select + sums).joined(separator: ", ")) FROM \(source.table)\(parts.whereClause)\(parts.groupBy)"
+        let keyCount = grouped ? query.groupBy.count : 0
+        let hasPeriod = grouped && query.granularity != nil
+        var result: [ReportRow] = []
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(parts.arguments))
+        while let row = try cursor.next() {
+            let keys = groupKeys(row, count: keyCount)
+            var column = keyCount
+            var period: Timestamp?
+            if hasPeriod {
+                period = Timestamp(seconds: row[column])
+                column += 1
+            }
+            func next() -> Int64 {
+                defer { column += 1 }
+                return row[column]
+            }
+            var metrics = ReportMetrics()
+            metrics.requests = next()
+            metrics.unpricedEvents = next()
+            metrics.failed = next()
+            metrics.retried = next()
+            metrics.cancelled = next()
+            metrics.estimated = next()
+            for kind in TokenKind.allCases { metrics.tokens[kind] = next() }
+            metrics.resources.gpuSeconds = next()
+            metrics.resources.storageByteHours = next()
+            let costMicro = next()
+            let costRemainder = next()
+            let wastedMicro = next()
+            let wastedRemainder = next()
+            metrics.cost = Cost(picodollars: Int128(costMicro) * 1_000_000 + Int128(costRemainder))
+            metrics.wastedCost = Cost(picodollars: Int128(wastedMicro) * 1_000_000 + Int128(wastedRemainder))
+            metrics.latencyMillisecondsSum = next()
+            metrics.latencyCount = next()
+            if !grouped, metrics.requests == 0, result.isEmpty {
+                result.append(ReportRow(keys: [], period: nil, metrics: metrics))
+                continue
+            }
+            result.append(ReportRow(keys: keys, period: period, metrics: metrics))
+        }
+        return result
+    }
+
+    static func distinctCounts(
+        _ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool
+    ) throws -> [DistinctKey: (users: Int64, sessions: Int64)] {
+        let parts = clauses(query, source: source, grouped: grouped)
+        let counts = ["COUNT(DISTINCT NULLIF(\"user\", ''))", "COUNT(DISTINCT NULLIF(\"session\", ''))"]
+        let sql = "SELECT \((parts.select + counts).joined(separator: ", ")) FROM \(source.table)\(parts.whereClause)\(parts.groupBy)"
+        let keyCount = grouped ? query.groupBy.count : 0
+        let hasPeriod = grouped && query.granularity != nil
+        var result: [DistinctKey: (users: Int64, sessions: Int64)] = [:]
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(parts.arguments))
+        while let row = try cursor.next() {
+            let keys = groupKeys(row, count: keyCount)
+            let period: Timestamp? = hasPeriod ? Timestamp(seconds: row[keyCount]) : nil
+            let base = keyCount + (hasPeriod ? 1 : 0)
+            result[DistinctKey(keys: keys, period: period)] = (row[base], row[base + 1])
+        }
+        return result
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import LedgerCatalogData
+import LedgerCore
+import Yams
+
+/// Options every command that touches the ledger or the catalog shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "The ledger file (default: ./tokenledger.sqlite, or `ledger.path` in the config file).")
+    var db: String?
+
+    @Option(name: .long, help: "Your own price file, laid over the shipped catalog (or `prices.file` in the config file).")
+    var prices: String?
+
+    @Option(name: .long, help: "Configuration file (default: ./tokenledger.yaml when present).")
+    var config: String?
+
+    /// The configuration file's contents, if any.
+    func configuration() throws -> FileConfiguration {
+        let path = config ?? (FileManager.default.fileExists(atPath: "tokenledger.yaml") ? "tokenledger.yaml" : nil)
+        guard let path else { return FileConfiguration() }
+        return try FileConfiguration.load(path: path)
+    }
+
+    /// The ledger path: the flag, else the config file, else the default.
+    func databasePath() throws -> String {
+        if let db { return db }
+        return try configuration().ledger?.path ?? "tokenledger.sqlite"
+    }
+
+    /// The shipped catalog with the user's price file laid over it.
+    func catalog() throws -> PriceCatalog {
+        let shipped = try BundledCatalog.load()
+        guard let path = try prices ?? configuration().prices?.file else { return shipped }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("Cannot read the price file '\(path)': check the path given to --prices.")
+        }
+        return shipped.overlaid(with: try PriceCatalog(json: data, origin: path))
+    }
+}
+
+/// `tokenledger.yaml`: the parts the command-line tool reads.
+struct FileConfiguration: Decodable {
+    struct Ledger: Decodable { var path: String? }
+    struct Prices: Decodable { var file: String? }
+    var ledger: Ledger?
+    var prices: Prices?
+
+    static func load(path: String) throws -> FileConfiguration {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("Cannot read the configuration file '\(path)'.")
+        }
+        do {
+            return try YAMLDecoder().decode(FileConfiguration.self, from: text)
+        } catch {
+            throw ValidationError("Configuration file '\(path)' is not valid: \(error)")
+        }
+    }
+}
+
+/// Output formats.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv
+}
+
+/// Writes to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+extension Timestamp {
+    /// Now, from the system clock.
+    static var now: Timestamp {
+        Timestamp(microseconds: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+
+    /// Parses a command-line date or timestamp, or fails with a message naming the option.
+    static func argument(_ text: String, option: String) throws -> Timestamp {
+        guard let value = Timestamp(parsing: text) else {
+            throw ValidationError("\(option) '\(text)' is not a date: write 2026-03-02 or 2026-03-02T14:00:00Z.")
+        }
+        return value
+    }
+}

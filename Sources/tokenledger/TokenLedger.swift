@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `tokenledger` command.
+@main
+struct TokenLedger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenledger",
+        abstract: "Meter, price, attribute and report every AI dollar.",
+        version: "0.1.0",
+        subcommands: [
+            DemoCommand.self, ReportCommand.self, ImportCommand.self, PriceCommand.self, PricesCommand.self,
+        ]
+    )
+}

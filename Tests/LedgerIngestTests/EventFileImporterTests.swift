@@ -1,0 +1,168 @@
+import Foundation
+import LedgerCore
+import LedgerIngest
+import Testing
+
+@Suite struct EventFileImporterTests {
+    func write(_ text: String, suffix: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tl-\(UUID().uuidString).\(suffix)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func run(_ path: String, format: EventFileImporter.Format, batchSize: Int = 2) async throws
+        -> (events: [UsageEvent], errors: [IngestError], summary: EventFileImporter.Summary)
+    {
+        var events: [UsageEvent] = []
+        var errors: [IngestError] = []
+        let summary = try await EventFileImporter(path: path, format: format, batchSize: batchSize).run(
+            onBatch: { events += $0 }, onReject: { errors.append($0) })
+        return (events, errors, summary)
+    }
+
+    @Test func readsJSONLinesWithNestedOrFlatTokens() async throws {
+        let path = try write(
+            """
+            {"id":"a","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"input":10,"cache_read":5,"output":2},"team":"search","tags":{"env":"prod","n":3}}
+            {"id":"b","timestamp":"2026-10-01T10:00:01.5+02:00","provider":"anthropic","model":"claude-haiku-4-5","input":7,"cache_write_1h":3,"outcome":"retried","latency_ms":120,"service_tier":"batch","user":"ann\\u00e9"}
+
+            {"id":"c","timestamp":"2026-10-01","provider":"self-hosted","model":"nvidia-h100","gpu_seconds":3600,"source":"dcgm"}
+            """, suffix: "jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try await run(path, format: .jsonl)
+        #expect(result.errors.isEmpty, "\(result.errors)")
+        #expect(result.summary.rows == 3)
+        #expect(result.events.map(\.id) == ["a", "b", "c"])
+        #expect(result.events[0].tokens == TokenCounts(input: 10, cacheRead: 5, output: 2))
+        #expect(result.events[0].tags == ["env": "prod", "n": "3"])
+        #expect(result.events[0].source == "import")
+        #expect(result.events[1].timestamp.iso8601 == "2026-10-01T08:00:01.5Z")
+        #expect(result.events[1].outcome == .retried)
+        #expect(result.events[1].serviceTier == .batch)
+        #expect(result.events[1].attribution.user == "annÃ©".replacingOccurrences(of: "Ã©", with: "é"))
+        #expect(result.events[2].resources.gpuSeconds == 3_600)
+        #expect(result.events[2].source == "dcgm")
+    }
+
+    @Test func reportsEveryBadRowWithLineFieldAndReason() async throws {
+        let path = try write(
+            """
+            {"id":"ok","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","input":1}
+            {"id":"t","timestamp":"2026-10-01T10:00","provider":"openai","model":"gpt-4o"}
+            {"id":"n","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","output":"12x"}
+            {"id":"f","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","output":1.5}
+            {"id":"u","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tem":"x"}
+            {"id":"o","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","outcome":"maybe"}
+            {"id":"m","timestamp":"2026-10-01T10:00:00Z","model":"gpt-4o"}
+            {"id":"trunc","timestamp":"2026-10-01T10:00:00Z","provider":"op
+            not json at all
+            {"id":"d","id":"e","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o"}
+            """, suffix: "jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try await run(path, format: .jsonl)
+        #expect(result.events.map(\.id) == ["ok"])
+        #expect(result.summary.rejected == 9)
+        let byLine = Dictionary(uniqueKeysWithValues: result.errors.map { ($0.line!, $0) })
+        #expect(byLine[2]?.field == "timestamp")
+        #expect(byLine[3]?.field == "output")
+        #expect(byLine[3]?.reason.contains("12x") == true)
+        #expect(byLine[4]?.reason.contains("whole number") == true)
+        #expect(byLine[5]?.field == "tem")
+        #expect(byLine[5]?.reason.contains("Did you mean 'team'?") == true)
+        #expect(byLine[6]?.field == "outcome")
+        #expect(byLine[7]?.field == "provider")
+        #expect(byLine[8]?.reason.contains("truncated") == true)
+        #expect(byLine[9]?.reason.contains("expected a JSON object") == true)
+        #expect(byLine[10]?.reason.contains("appears twice") == true)
+        #expect(result.errors.allSatisfy { $0.file == path })
+        #expect(byLine[2]!.description.hasPrefix("\(path):2: field 'timestamp': "))
+    }
+
+    @Test func readsCSVWithQuotesAndMultilineFields() async throws {
+        let path = try write(
+            "id,timestamp,provider,model,input,output,team,tags,feature\r\n"
+                + "a,2026-10-01T10:00:00Z,openai,gpt-4o,100,20,search,env=prod;tier=gold,\"summary, long\"\r\n"
+                + "b,2026-10-01T11:00:00Z,openai,gpt-4o,5,,,\"{\"\"env\"\":\"\"dev\"\"}\",\"multi\nline\"\n"
+                + "c,2026-10-01T11:00:00Z,openai,gpt-4o,x,1,,,\n"
+                + "d,2026-10-01T11:00:00Z,openai\n"
+                + "e,2026-10-01T12:00:00Z,openai,gpt-4o,1,1,,,\n",
+            suffix: "csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try await run(path, format: .csv)
+        #expect(result.events.map(\.id) == ["a", "b", "e"])
+        #expect(result.events[0].attribution.feature == "summary, long")
+        #expect(result.events[0].tags == ["env": "prod", "tier": "gold"])
+        #expect(result.events[1].tags == ["env": "dev"])
+        #expect(result.events[1].attribution.feature == "multi\nline")
+        #expect(result.events[1].attribution.team == nil)
+        #expect(result.errors.map(\.line) == [5, 6])
+        #expect(result.errors[0].field == "input")
+        #expect(result.errors[1].reason.contains("has 3 fields but the header has 9"))
+    }
+
+    @Test func unknownCSVColumnsStopTheFileWithAHint() async throws {
+        let path = try write("id,timestamp,provider,modle\na,2026-10-01T10:00:00Z,openai,gpt-4o\n", suffix: "csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let error = await #expect(throws: IngestError.self) { try await run(path, format: .csv) }
+        #expect(error?.field == "modle")
+        #expect(error?.reason.contains("Did you mean 'model'?") == true)
+        #expect(error?.line == 1)
+    }
+
+    @Test func rowsWithoutIdsGetStableIds() async throws {
+        let text = """
+            {"timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","input":1}
+            {"timestamp":"2026-10-01T10:00:01Z","provider":"openai","model":"gpt-4o","input":1}
+            """
+        let first = try write(text, suffix: "jsonl")
+        let second = try write(text, suffix: "jsonl")
+        defer {
+            try? FileManager.default.removeItem(atPath: first)
+            try? FileManager.default.removeItem(atPath: second)
+        }
+        let a = try await run(first, format: .jsonl)
+        let b = try await run(second, format: .jsonl)
+        #expect(a.events.map(\.id) == b.events.map(\.id))
+        #expect(Set(a.events.map(\.id)).count == 2)
+        #expect(a.events[0].id.hasPrefix("row-"))
+    }
+
+    @Test func missingFilesAreClearErrors() async throws {
+        let error = await #expect(throws: IngestError.self) { try await run("/no/such/file.jsonl", format: .jsonl) }
+        #expect(error?.description.contains("/no/such/file.jsonl") == true)
+    }
+
+    @Test func formatDetection() {
+        #expect(EventFileImporter.Format.detect(path: "x.NDJSON", firstByte: nil) == .jsonl)
+        #expect(EventFileImporter.Format.detect(path: "x.csv", firstByte: nil) == .csv)
+        #expect(EventFileImporter.Format.detect(path: "x.log", firstByte: UInt8(ascii: "{")) == .jsonl)
+        #expect(EventFileImporter.Format.detect(path: "x.log", firstByte: UInt8(ascii: "i")) == nil)
+    }
+}
+
+@Suite struct DemoGeneratorTests {
+    @Test func demoIsReproducibleAndRealistic() async throws {
+        var configuration = DemoGenerator.Configuration(end: Timestamp(parsing: "2026-11-23")!)
+        configuration.events = 6_000
+        var first: [UsageEvent] = []
+        var second: [UsageEvent] = []
+        _ = try await DemoGenerator(configuration: configuration).generate(batchSize: 700) { first += $0 }
+        let summary = try await DemoGenerator(configuration: configuration).generate { second += $0 }
+        #expect(first == second)
+        #expect(first.count > 5_500 && first.count < 7_500)
+        #expect(Set(first.map(\.id)).count == first.count)
+        #expect(first.allSatisfy { $0.timestamp < configuration.end && $0.timestamp >= Timestamp(parsing: "2026-08-25")! })
+        #expect(Set(first.compactMap(\.attribution.team)).count == 10)
+        #expect(Set(first.compactMap(\.attribution.customer)).count >= 20)
+        #expect(Set(first.map(\.provider)).count >= 7)
+        #expect(first.contains { $0.outcome == .error } && first.contains { $0.outcome == .retried })
+        #expect(first.contains { $0.tokens.cacheRead > 0 } && first.contains { $0.tokens.reasoning > 0 })
+        #expect(first.filter { $0.tags["incident"] == "runaway-agent" }.count >= 300)
+        let weekday = first.filter { ![0, 6].contains($0.timestamp.weekday) }.count
+        #expect(weekday > first.count * 3 / 4, "weekdays are busier")
+        #expect(summary.modelSwitchDay < summary.runawayAgentDay)
+        let drafts = first.filter { $0.attribution.feature == "email-draft" }
+        #expect(drafts.filter { $0.timestamp < summary.modelSwitchDay }.allSatisfy { $0.model == "gpt-4.1-mini" })
+        #expect(drafts.filter { $0.timestamp >= summary.modelSwitchDay }.allSatisfy { $0.model == "claude-sonnet-4-5" })
+    }
+}

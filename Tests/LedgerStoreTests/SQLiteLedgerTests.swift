@@ -1,0 +1,168 @@
+import Foundation
+import LedgerCatalogData
+import LedgerCore
+import LedgerStore
+import Testing
+
+/// A ledger in a fresh temporary file, removed afterwards.
+struct TemporaryLedger {
+    let directory: URL
+    let ledger: SQLiteLedger
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenledger-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        ledger = try SQLiteLedger(path: directory.appendingPathComponent("ledger.sqlite").path)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+@Suite struct SQLiteLedgerTests {
+    static let catalog = try! BundledCatalog.load()
+
+    func rated(_ events: [UsageEvent]) -> [RatedEvent] {
+        var rater = Rater(catalog: Self.catalog)
+        return events.map { rater.rate($0) }
+    }
+
+    func event(_ id: String, _ at: String, team: String?, model: String = "gpt-4o", input: Int64 = 1_000, outcome: Outcome = .ok,
+               user: String? = nil, session: String? = nil, region: String? = nil) -> UsageEvent {
+        UsageEvent(
+            id: id, timestamp: Timestamp(parsing: at)!, provider: "openai", model: model, region: region, tokens: TokenCounts(input: input, output: 100),
+            outcome: outcome, latencyMilliseconds: 100, attribution: Attribution(team: team, user: user, session: session))
+    }
+
+    @Test func recordingTheSameEventTwiceCountsOnce() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        let events = rated([event("a", "2026-10-01T10:00:00Z", team: "x"), event("b", "2026-10-01T11:00:00Z", team: "y")])
+        let first = try await temporary.ledger.record(events)
+        #expect(first == RecordSummary(inserted: 2, duplicates: 0))
+        let second = try await temporary.ledger.record(events + rated([event("c", "2026-10-02T11:00:00Z", team: "y")]))
+        #expect(second == RecordSummary(inserted: 1, duplicates: 2))
+        let report = try await temporary.ledger.report(ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!))
+        #expect(report.totals.requests == 3)
+        let statistics = try await temporary.ledger.statistics()
+        #expect(statistics.events == 3)
+        #expect(statistics.cost == report.totals.cost)
+    }
+
+    @Test func aBadEventWritesNothingFromItsBatch() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        var bad = event("bad", "2026-10-01T10:00:00Z", team: "x")
+        bad.tokens.output = -1
+        await #expect(throws: LedgerStoreError.self) {
+            try await temporary.ledger.record(rated([event("ok", "2026-10-01T09:00:00Z", team: "x"), bad]))
+        }
+        #expect(try await temporary.ledger.statistics().events == 0)
+        let report = try await temporary.ledger.report(ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!))
+        #expect(report.totals.requests == 0, "rollups roll back with the events")
+    }
+
+    @Test func rollupsAgreeWithRawEvents() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        var events: [UsageEvent] = []
+        let teams = ["search", "support", nil]
+        let models = ["gpt-4o", "gpt-4.1-mini", "o3", "unknown-model-x"]
+        for index in 0..<600 {
+            let hour = index % 72
+            let at = Timestamp(parsing: "2026-10-30T00:00:00Z")!.adding(seconds: Int64(hour) * 3_600 + Int64(index % 60) * 7)
+            var item = event(
+                "e\(index)", at.iso8601, team: teams[index % 3], model: models[index % 4], input: Int64(index * 37 % 5_000),
+                outcome: index % 17 == 0 ? .error : (index % 23 == 0 ? .retried : .ok), user: "u\(index % 9)", session: "s\(index % 40)",
+                region: index % 2 == 0 ? "eu" : "us")
+            item.tokens.cacheRead = Int64(index % 11) * 100
+            events.append(item)
+        }
+        _ = try await temporary.ledger.record(rated(events))
+        let from = Timestamp(parsing: "2026-10-30")!
+        let to = Timestamp(parsing: "2026-11-02")!
+        let day = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model]))
+        #expect(day.servedFrom == "rollup_day")
+        // `region` is not in the rollups, so this one reads the raw events.
+        let raw = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model, .region]))
+        #expect(raw.servedFrom == "events")
+        let hourly = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .hour))
+        #expect(hourly.servedFrom == "rollup_hour")
+        let actor = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.user)]))
+        #expect(actor.servedFrom == "rollup_day_actor")
+        let unaligned = try await temporary.ledger.report(ReportQuery(from: from.adding(seconds: 1), to: to, groupBy: [.attribution(.team)]))
+        #expect(unaligned.servedFrom == "events")
+
+        let expectedCost = rated(events).reduce(Cost.zero) { $0 + $1.cost }
+        for report in [day, raw, hourly, actor] {
+            #expect(report.totals.cost == expectedCost)
+            #expect(report.totals.requests == 600)
+            #expect(report.totals.users == 9)
+            #expect(report.totals.sessions == 40)
+            #expect(report.totals.unpricedEvents == 150)
+            #expect(report.rows.reduce(Cost.zero) { $0 + $1.metrics.cost } == report.totals.cost, "rows reconcile with totals")
+            #expect(report.rows.reduce(Int64(0)) { $0 + $1.metrics.requests } == 600)
+        }
+        // The same groups from the rollup and from the raw events.
+        var rawByKey: [[String?]: ReportMetrics] = [:]
+        for row in raw.rows { rawByKey[Array(row.keys.prefix(2)), default: ReportMetrics()].add(row.metrics) }
+        for row in day.rows {
+            let other = try #require(rawByKey[row.keys])
+            #expect(other.cost == row.metrics.cost)
+            #expect(other.tokens == row.metrics.tokens)
+            #expect(other.failed == row.metrics.failed)
+            #expect(other.wastedCost == row.metrics.wastedCost)
+        }
+        #expect(day.totals.failed == Int64(events.filter { $0.outcome == .error }.count))
+        #expect(unaligned.totals.requests < 600)
+    }
+
+    @Test func filtersGranularityAndTop() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        var events: [UsageEvent] = []
+        for index in 0..<90 {
+            events.append(event("f\(index)", "2026-0\(index % 3 + 7)-1\(index % 9)T12:00:00Z", team: ["a", "b", "c", "d"][index % 4], input: Int64(1_000 * (index % 4 + 1))))
+        }
+        _ = try await temporary.ledger.record(rated(events))
+        let from = Timestamp(parsing: "2026-07-01")!
+        let to = Timestamp(parsing: "2026-10-01")!
+        let monthly = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .month, top: 2))
+        #expect(Set(monthly.rows.compactMap { monthly.periodLabel($0.period) }) == ["2026-07", "2026-08", "2026-09"])
+        #expect(monthly.rows.filter { $0.isOther }.count == 3)
+        #expect(monthly.rows.reduce(Cost.zero) { $0 + $1.metrics.cost } == monthly.totals.cost)
+        let filtered = try await temporary.ledger.report(ReportQuery(from: from, to: to, filters: [.attribution(.team): "d"]))
+        #expect(filtered.totals.requests == Int64(events.filter { $0.attribution.team == "d" }.count))
+        let unallocated = try await temporary.ledger.report(ReportQuery(from: from, to: to, filters: [.attribution(.team): ""]))
+        #expect(unallocated.totals.requests == 0)
+        await #expect(throws: LedgerStoreError.self) {
+            try await temporary.ledger.report(ReportQuery(from: to, to: from))
+        }
+    }
+
+    @Test func tagsCanBeGroupedAndFiltered() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        var tagged = event("t1", "2026-10-01T10:00:00Z", team: "x")
+        tagged.tags = ["env": "prod"]
+        var other = event("t2", "2026-10-01T10:00:00Z", team: "x")
+        other.tags = ["env": "dev"]
+        _ = try await temporary.ledger.record(rated([tagged, other, event("t3", "2026-10-01T10:00:00Z", team: "x")]))
+        let report = try await temporary.ledger.report(
+            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!, groupBy: [.tag("env")]))
+        #expect(Set(report.rows.map { $0.keys[0] }) == ["prod", "dev", nil])
+        let prod = try await temporary.ledger.report(
+            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!, filters: [.tag("env"): "prod"]))
+        #expect(prod.totals.requests == 1)
+    }
+
+    @Test func reopeningKeepsEverything() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        _ = try await temporary.ledger.record(rated([event("r", "2026-10-01T10:00:00Z", team: "x")]))
+        let reopened = try SQLiteLedger(path: temporary.ledger.path)
+        #expect(try await reopened.statistics().events == 1)
+        #expect(throws: LedgerStoreError.self) { try SQLiteLedger(path: "/nonexistent-directory/ledger.sqlite") }
+    }
+}
