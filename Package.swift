@@ -49,6 +49,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "LedgerBenchmarks",
+            dependencies: ["LedgerCore", "LedgerStore", "LedgerIngest", "LedgerCatalogData"],
+            path: "Benchmarks/LedgerBenchmarks",
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
         .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),

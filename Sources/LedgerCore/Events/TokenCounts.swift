@@ -80,7 +80,18 @@ public struct TokenCounts: Sendable, Hashable {
     }
 
     /// Adds another set of counts kind by kind.
+    @inlinable
     public static func += (lhs: inout TokenCounts, rhs: TokenCounts) {
-        for kind in TokenKind.allCases { lhs[kind] += rhs[kind] }
+        lhs.input += rhs.input
+        lhs.cacheRead += rhs.cacheRead
+        lhs.cacheWrite += rhs.cacheWrite
+        lhs.cacheWrite1h += rhs.cacheWrite1h
+        lhs.output += rhs.output
+        lhs.reasoning += rhs.reasoning
+        lhs.audioInput += rhs.audioInput
+        lhs.audioOutput += rhs.audioOutput
+        lhs.imageInput += rhs.imageInput
+        lhs.imageOutput += rhs.imageOutput
+        lhs.embedding += rhs.embedding
     }
 }

@@ -1,10 +1,55 @@
 import LedgerCore
 
-/// One rollup row's key: a time bucket and the main dimensions (plus user and session for the
-/// actor rollup).
+/// The low-cardinality dimensions of an event: one row of `dimension_sets`.
+///
+/// Hashing looks at the five most discriminating fields only (equality still compares all),
+/// because this key is hashed once per recorded event.
+struct DimensionSet: Hashable, Sendable {
+    var provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer, costCentre,
+        environment: String
+
+    init(_ event: borrowing UsageEvent) {
+        provider = event.provider
+        model = event.model
+        source = event.source
+        serviceTier = event.serviceTier.rawValue
+        outcome = event.outcome.rawValue
+        organisation = event.attribution.organisation ?? ""
+        team = event.attribution.team ?? ""
+        project = event.attribution.project ?? ""
+        application = event.attribution.application ?? ""
+        feature = event.attribution.feature ?? ""
+        customer = event.attribution.customer ?? ""
+        costCentre = event.attribution.costCentre ?? ""
+        environment = event.attribution.environment ?? ""
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(model)
+        hasher.combine(team)
+        hasher.combine(feature)
+        hasher.combine(customer)
+        hasher.combine(outcome)
+    }
+
+    /// Values in `SQLiteSchema.mainDimensions` order.
+    var values: [String] {
+        [provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer, costCentre, environment]
+    }
+}
+
+/// A rollup row's key: a time bucket and a dimension set.
 struct RollupKey: Hashable {
     var bucket: Int64
-    var dimensions: [String]
+    var dimensionSet: Int64
+}
+
+/// A per-user, per-session rollup row's key.
+struct ActorRollupKey: Hashable {
+    var bucket: Int64
+    var dimensionSet: Int64
+    var user: String
+    var session: String
 }
 
 /// The figures summed into one rollup row.
@@ -23,49 +68,58 @@ struct RollupAccumulator {
     var latencySum: Int64 = 0
     var latencyCount: Int64 = 0
 
-    mutating func add(_ rated: RatedEvent) {
-        let event = rated.event
+    mutating func add(_ rated: borrowing RatedEvent) {
         requests += 1
         if !rated.priced { unpriced += 1 }
-        switch event.outcome {
+        switch rated.event.outcome {
         case .error: failed += 1
         case .retried: retried += 1
         case .cancelled: cancelled += 1
         case .estimated: estimated += 1
         case .ok: break
         }
-        tokens += event.tokens
-        gpuSeconds += event.resources.gpuSeconds
-        storageByteHours += event.resources.storageByteHours
+        tokens += rated.event.tokens
+        gpuSeconds += rated.event.resources.gpuSeconds
+        storageByteHours += rated.event.resources.storageByteHours
         costPicodollars += rated.cost.picodollars
-        if event.outcome.isWaste { wastedPicodollars += rated.cost.picodollars }
-        if let latency = event.latencyMilliseconds {
+        if rated.event.outcome.isWaste { wastedPicodollars += rated.cost.picodollars }
+        if let latency = rated.event.latencyMilliseconds {
             latencySum += latency
             latencyCount += 1
         }
     }
 
-    /// Values in `SQLiteSchema.metricColumns` order. Money is split into whole microdollars
-    /// and a picodollar remainder so SQLite's 64-bit sums cannot overflow.
-    var values: [Int64] {
+    /// Adds another accumulator (an hour into its day).
+    mutating func add(_ other: RollupAccumulator) {
+        requests += other.requests
+        unpriced += other.unpriced
+        failed += other.failed
+        retried += other.retried
+        cancelled += other.cancelled
+        estimated += other.estimated
+        tokens += other.tokens
+        gpuSeconds += other.gpuSeconds
+        storageByteHours += other.storageByteHours
+        costPicodollars += other.costPicodollars
+        wastedPicodollars += other.wastedPicodollars
+        latencySum += other.latencySum
+        latencyCount += other.latencyCount
+    }
+
+    /// Binds the values in `SQLiteSchema.metricColumns` order. Money is split into whole
+    /// microdollars and a picodollar remainder so SQLite's 64-bit sums cannot overflow.
+    func bind(to binder: inout Binder) {
         let costMicro = costPicodollars / 1_000_000
         let wastedMicro = wastedPicodollars / 1_000_000
-        return [requests, unpriced, failed, retried, cancelled, estimated]
-            + TokenKind.allCases.map { tokens[$0] }
-            + [
-                gpuSeconds, storageByteHours, Int64(costMicro), Int64(costPicodollars - costMicro * 1_000_000), Int64(wastedMicro),
-                Int64(wastedPicodollars - wastedMicro * 1_000_000), latencySum, latencyCount,
-            ]
-    }
-}
-
-extension UsageEvent {
-    /// The main rollup dimensions, in `SQLiteSchema.mainDimensions` order.
-    var mainDimensionValues: [String] {
-        [
-            provider, model, source, serviceTier.rawValue, outcome.rawValue, attribution.organisation ?? "", attribution.team ?? "",
-            attribution.project ?? "", attribution.application ?? "", attribution.feature ?? "", attribution.customer ?? "",
-            attribution.costCentre ?? "", attribution.environment ?? "",
-        ]
+        for value in [requests, unpriced, failed, retried, cancelled, estimated] { binder.bind(value) }
+        for kind in TokenKind.allCases { binder.bind(tokens[kind]) }
+        binder.bind(gpuSeconds)
+        binder.bind(storageByteHours)
+        binder.bind(Int64(costMicro))
+        binder.bind(Int64(costPicodollars - costMicro * 1_000_000))
+        binder.bind(Int64(wastedMicro))
+        binder.bind(Int64(wastedPicodollars - wastedMicro * 1_000_000))
+        binder.bind(latencySum)
+        binder.bind(latencyCount)
     }
 }

@@ -13,23 +13,26 @@ struct ReportSource {
 
     static func rollup(_ table: String, dimensions: [String]) -> ReportSource {
         ReportSource(
-            table: table, dimensions: Set(dimensions), secondsExpression: "bucket", isRaw: false,
-            metricExpressions: SQLiteSchema.metricColumns.map(SQLiteSchema.quoted))
+            table: table, dimensions: Set(dimensions), secondsExpression: "r.bucket", isRaw: false,
+            metricExpressions: SQLiteSchema.metricColumns.map { "r." + SQLiteSchema.quoted($0) })
     }
 
+    /// The `FROM` clause: the table as `r`, joined to its dimension sets as `d`.
+    var fromClause: String { " FROM \(table) r JOIN dimension_sets d ON d.id = r.dimension_set" }
+
     static let events: ReportSource = {
-        let waste = "outcome IN ('error','retried','cancelled')"
+        let waste = "d.outcome IN ('error','retried','cancelled')"
         let expressions: [String] =
-            ["1", "(1 - priced)", "(outcome = 'error')", "(outcome = 'retried')", "(outcome = 'cancelled')", "(outcome = 'estimated')"]
-            + SQLiteSchema.tokenColumns.map(SQLiteSchema.quoted)
+            ["1", "(1 - r.priced)", "(d.outcome = 'error')", "(d.outcome = 'retried')", "(d.outcome = 'cancelled')", "(d.outcome = 'estimated')"]
+            + SQLiteSchema.tokenColumns.map { "r." + SQLiteSchema.quoted($0) }
             + [
-                "gpu_seconds", "storage_byte_hours", "(cost_pico / 1000000)", "(cost_pico % 1000000)",
-                "(CASE WHEN \(waste) THEN cost_pico / 1000000 ELSE 0 END)", "(CASE WHEN \(waste) THEN cost_pico % 1000000 ELSE 0 END)",
-                "COALESCE(latency_ms, 0)", "(latency_ms IS NOT NULL)",
+                "r.gpu_seconds", "r.storage_byte_hours", "(r.cost_pico / 1000000)", "(r.cost_pico % 1000000)",
+                "(CASE WHEN \(waste) THEN r.cost_pico / 1000000 ELSE 0 END)", "(CASE WHEN \(waste) THEN r.cost_pico % 1000000 ELSE 0 END)",
+                "COALESCE(r.latency_ms, 0)", "(r.latency_ms IS NOT NULL)",
             ]
         let dimensions = SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions + ["region"]
         return ReportSource(
-            table: "events", dimensions: Set(dimensions), secondsExpression: "(ts / 1000000)", isRaw: true, metricExpressions: expressions)
+            table: "events", dimensions: Set(dimensions), secondsExpression: "(r.ts / 1000000)", isRaw: true, metricExpressions: expressions)
     }()
 
     static let hour = rollup("rollup_hour", dimensions: SQLiteSchema.mainDimensions)
@@ -39,8 +42,8 @@ struct ReportSource {
     /// The time-range condition and its arguments.
     func rangeCondition(_ query: ReportQuery) -> (String, [any DatabaseValueConvertible]) {
         isRaw
-            ? ("ts >= ? AND ts < ?", [query.from.microseconds, query.to.microseconds])
-            : ("bucket >= ? AND bucket < ?", [query.from.seconds, query.to.seconds])
+            ? ("r.ts >= ? AND r.ts < ?", [query.from.microseconds, query.to.microseconds])
+            : ("r.bucket >= ? AND r.bucket < ?", [query.from.seconds, query.to.seconds])
     }
 
     /// The period start for a granularity, in Unix seconds.
@@ -57,8 +60,8 @@ extension ReportDimension {
     /// The column (or expression, with its argument) that holds this dimension.
     var column: (expression: String, argument: (any DatabaseValueConvertible)?) {
         switch self {
-        case .tag(let key): ("json_extract(tags, ?)", "$.\"\(key.replacing("\"", with: ""))\"")
-        default: (SQLiteSchema.quoted(name), nil)
+        case .tag(let key): ("json_extract(r.tags, ?)", "$.\"\(key.replacing("\"", with: ""))\"")
+        default: ((SQLiteSchema.mainDimensions.contains(name) ? "d." : "r.") + SQLiteSchema.quoted(name), nil)
         }
     }
 
@@ -161,7 +164,7 @@ extension SQLiteLedger {
     static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool) throws -> [ReportRow] {
         let parts = clauses(query, source: source, grouped: grouped)
         let sums = source.metricExpressions.map { "COALESCE(SUM(\($0)), 0)" }
-        let sql = "SELECT \((parts.select + sums).joined(separator: ", ")) FROM \(source.table)\(parts.whereClause)\(parts.groupBy)"
+        let sql = "SELECT \((parts.select + sums).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
         let keyCount = grouped ? query.groupBy.count : 0
         let hasPeriod = grouped && query.granularity != nil
         var result: [ReportRow] = []
@@ -209,8 +212,8 @@ extension SQLiteLedger {
         _ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool
     ) throws -> [DistinctKey: (users: Int64, sessions: Int64)] {
         let parts = clauses(query, source: source, grouped: grouped)
-        let counts = ["COUNT(DISTINCT NULLIF(\"user\", ''))", "COUNT(DISTINCT NULLIF(\"session\", ''))"]
-        let sql = "SELECT \((parts.select + counts).joined(separator: ", ")) FROM \(source.table)\(parts.whereClause)\(parts.groupBy)"
+        let counts = ["COUNT(DISTINCT NULLIF(r.\"user\", ''))", "COUNT(DISTINCT NULLIF(r.session, ''))"]
+        let sql = "SELECT \((parts.select + counts).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
         let keyCount = grouped ? query.groupBy.count : 0
         let hasPeriod = grouped && query.granularity != nil
         var result: [DistinctKey: (users: Int64, sessions: Int64)] = [:]

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 public import LedgerCore
 
 /// The embedded ledger: one SQLite file in WAL mode, created and migrated on open.
@@ -13,6 +14,9 @@ public final class SQLiteLedger: Ledger {
     let pool: DatabasePool
     /// The file.
     public let path: String
+    /// Dimension sets already in the file, so recording rarely has to look one up. Only ids from
+    /// committed transactions are added.
+    private let knownDimensionSets = Mutex<[DimensionSet: Int64]>([:])
 
     /// Opens (creating and migrating if needed) the ledger at `path`.
     ///
@@ -24,6 +28,9 @@ public final class SQLiteLedger: Ledger {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Checkpoint the write-ahead log every ~64 MB rather than every 4 MB: far fewer fsyncs
+            // under bulk loads, same durability (WAL + synchronous=NORMAL survives process crashes).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -34,10 +41,9 @@ public final class SQLiteLedger: Ledger {
     }
 
     static let insertSQL: String = {
-        let columns = [
-            "id", "ts", "source", "provider", "model", "resolved_model", "region", "service_tier", "outcome", "latency_ms",
-        ] + SQLiteSchema.tokenColumns + ["gpu_seconds", "storage_byte_hours"]
-            + AttributionDimension.allCases.map(\.rawValue) + ["tags", "cost_pico", "priced"]
+        let columns =
+            ["id", "ts", "dimension_set", "user", "session", "region", "resolved_model", "latency_ms"] + SQLiteSchema.tokenColumns
+            + ["gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced"]
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
         // Only a repeated id is skipped; a CHECK violation must fail the batch (OR IGNORE would hide it).
         return "INSERT INTO events (\(columns.map(SQLiteSchema.quoted).joined(separator: ","))) VALUES (\(placeholders)) ON CONFLICT(id) DO NOTHING"
@@ -50,78 +56,131 @@ public final class SQLiteLedger: Ledger {
         for rated in events where rated.cost.picodollars > Int128(Int64.max) || rated.cost.picodollars < Int128(Int64.min) {
             throw LedgerStoreError("Event '\(rated.event.id)' costs \(rated.cost), more than one event can hold ($9.2M); split it.")
         }
-        return try await pool.write { db in
+        let snapshot = knownDimensionSets.withLock { $0 }
+        let (summary, added) = try await pool.write { db in
+            var known = snapshot
+            var added: [DimensionSet: Int64] = [:]
             var hour: [RollupKey: RollupAccumulator] = [:]
-            var day: [RollupKey: RollupAccumulator] = [:]
-            var actor: [RollupKey: RollupAccumulator] = [:]
+            var actor: [ActorRollupKey: RollupAccumulator] = [:]
             var summary = RecordSummary()
             let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
             let raw = statement.sqliteStatement
             var binder = Binder(statement: raw)
-            for rated in events {
-                let event = rated.event
-                binder.reset()
-                binder.bind(event.id)
-                binder.bind(event.timestamp.microseconds)
-                binder.bind(event.source)
-                binder.bind(event.provider)
-                binder.bind(event.model)
-                binder.bind(optional: rated.resolvedModel)
-                binder.bind(event.region ?? "")
-                binder.bind(event.serviceTier.rawValue)
-                binder.bind(event.outcome.rawValue)
-                binder.bind(optional: event.latencyMilliseconds)
-                for kind in TokenKind.allCases { binder.bind(event.tokens[kind]) }
-                binder.bind(event.resources.gpuSeconds)
-                binder.bind(event.resources.storageByteHours)
-                for dimension in AttributionDimension.allCases { binder.bind(event.attribution[dimension] ?? "") }
-                binder.bind(optional: event.tags.isEmpty ? nil : SQLiteLedger.tagsJSON(event.tags))
-                binder.bind(Int64(rated.cost.picodollars))
-                binder.bind(rated.priced ? Int64(1) : 0)
-                let code = sqlite3_step(raw)
-                guard code == SQLITE_DONE else {
-                    let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
-                    sqlite3_reset(raw)
-                    throw LedgerStoreError("Cannot record event '\(event.id)': \(message)")
+            for index in events.indices {
+                let setID: Int64
+                let set = DimensionSet(events[index].event)
+                if let id = known[set] {
+                    setID = id
+                } else {
+                    setID = try SQLiteLedger.dimensionSetID(set, db: db)
+                    known[set] = setID
+                    added[set] = setID
                 }
+                try SQLiteLedger.insert(events[index], dimensionSet: setID, binder: &binder, db: db)
                 guard db.changesCount == 1 else {
                     summary.duplicates += 1
                     continue
                 }
                 summary.inserted += 1
-                let dimensions = event.mainDimensionValues
-                let seconds = event.timestamp.seconds
-                let hourBucket = seconds - seconds.positiveRemainder(3_600)
+                let seconds = events[index].event.timestamp.seconds
                 let dayBucket = seconds - seconds.positiveRemainder(86_400)
-                hour[RollupKey(bucket: hourBucket, dimensions: dimensions), default: RollupAccumulator()].add(rated)
-                day[RollupKey(bucket: dayBucket, dimensions: dimensions), default: RollupAccumulator()].add(rated)
-                let actorDimensions = dimensions + [event.attribution.user ?? "", event.attribution.session ?? ""]
-                actor[RollupKey(bucket: dayBucket, dimensions: actorDimensions), default: RollupAccumulator()].add(rated)
+                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: setID), default: RollupAccumulator()]
+                    .add(events[index])
+                let attribution = events[index].event.attribution
+                let actorKey = ActorRollupKey(bucket: dayBucket, dimensionSet: setID, user: attribution.user ?? "", session: attribution.session ?? "")
+                actor[actorKey, default: RollupAccumulator()].add(events[index])
+            }
+            var day: [RollupKey: RollupAccumulator] = [:]
+            for (key, accumulator) in hour {
+                day[RollupKey(bucket: key.bucket - key.bucket.positiveRemainder(86_400), dimensionSet: key.dimensionSet), default: RollupAccumulator()]
+                    .add(accumulator)
             }
             sqlite3_reset(raw)
-            try SQLiteLedger.upsert(hour, into: "rollup_hour", keys: SQLiteSchema.mainDimensions, db: db)
-            try SQLiteLedger.upsert(day, into: "rollup_day", keys: SQLiteSchema.mainDimensions, db: db)
-            try SQLiteLedger.upsert(actor, into: "rollup_day_actor", keys: SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions, db: db)
-            return summary
+            try SQLiteLedger.upsert(hour, into: "rollup_hour", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
+                binder.bind(key.bucket)
+                binder.bind(key.dimensionSet)
+            }
+            try SQLiteLedger.upsert(day, into: "rollup_day", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
+                binder.bind(key.bucket)
+                binder.bind(key.dimensionSet)
+            }
+            try SQLiteLedger.upsert(actor, into: "rollup_day_actor", keyColumns: ["bucket", "dimension_set", "user", "session"], db: db) {
+                key, binder in
+                binder.bind(key.bucket)
+                binder.bind(key.dimensionSet)
+                binder.bind(key.user)
+                binder.bind(key.session)
+            }
+            return (summary, added)
+        }
+        if !added.isEmpty {
+            knownDimensionSets.withLock { $0.merge(added) { current, _ in current } }
+        }
+        return summary
+    }
+
+    /// Inserts one event row (skipped by SQLite when its id is already recorded).
+    private static func insert(_ rated: borrowing RatedEvent, dimensionSet: Int64, binder: inout Binder, db: Database) throws {
+        binder.reset()
+        binder.bind(rated.event.id)
+        binder.bind(rated.event.timestamp.microseconds)
+        binder.bind(dimensionSet)
+        binder.bind(rated.event.attribution.user ?? "")
+        binder.bind(rated.event.attribution.session ?? "")
+        binder.bind(rated.event.region ?? "")
+        binder.bind(optional: rated.resolvedModel)
+        binder.bind(optional: rated.event.latencyMilliseconds)
+        let tokens = rated.event.tokens
+        for kind in TokenKind.allCases { binder.bind(tokens[kind]) }
+        binder.bind(rated.event.resources.gpuSeconds)
+        binder.bind(rated.event.resources.storageByteHours)
+        binder.bind(optional: rated.event.tags.isEmpty ? nil : SQLiteLedger.tagsJSON(rated.event.tags))
+        binder.bind(Int64(rated.cost.picodollars))
+        binder.bind(rated.priced ? Int64(1) : 0)
+        guard sqlite3_step(binder.statement) == SQLITE_DONE else {
+            let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+            sqlite3_reset(binder.statement)
+            throw LedgerStoreError("Cannot record event '\(rated.event.id)': \(message)")
         }
     }
 
-    private static func upsert(_ rows: [RollupKey: RollupAccumulator], into table: String, keys: [String], db: Database) throws {
-        let columns = ["bucket"] + keys + SQLiteSchema.metricColumns
+    /// The id of a dimension set, adding it when new.
+    private static func dimensionSetID(_ set: DimensionSet, db: Database) throws -> Int64 {
+        let columns = SQLiteSchema.mainDimensions.map(SQLiteSchema.quoted)
+        let arguments = StatementArguments(set.values)
+        if let id = try Int64.fetchOne(
+            db, sql: "SELECT id FROM dimension_sets WHERE \(columns.map { "\($0) = ?" }.joined(separator: " AND "))", arguments: arguments)
+        {
+            return id
+        }
+        do {
+            try db.execute(
+                sql: "INSERT INTO dimension_sets (\(columns.joined(separator: ","))) VALUES (\(columns.map { _ in "?" }.joined(separator: ",")))",
+                arguments: arguments)
+        } catch {
+            throw LedgerStoreError("Cannot record dimensions \(set.values): \(error)")
+        }
+        return db.lastInsertedRowID
+    }
+
+    private static func upsert<Key>(
+        _ rows: [Key: RollupAccumulator], into table: String, keyColumns: [String], db: Database, bindKey: (Key, inout Binder) -> Void
+    ) throws {
+        guard !rows.isEmpty else { return }
+        let columns = keyColumns + SQLiteSchema.metricColumns
         let updates = SQLiteSchema.metricColumns.map { "\(SQLiteSchema.quoted($0)) = \(SQLiteSchema.quoted($0)) + excluded.\(SQLiteSchema.quoted($0))" }
         let sql = """
             INSERT INTO \(table) (\(columns.map(SQLiteSchema.quoted).joined(separator: ","))) \
             VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ","))) \
-            ON CONFLICT (\((["bucket"] + keys).map(SQLiteSchema.quoted).joined(separator: ","))) DO UPDATE SET \(updates.joined(separator: ", "))
+            ON CONFLICT (\(keyColumns.map(SQLiteSchema.quoted).joined(separator: ","))) DO UPDATE SET \(updates.joined(separator: ", "))
             """
         let statement = try db.cachedStatement(sql: sql)
         let raw = statement.sqliteStatement
         var binder = Binder(statement: raw)
         for (key, accumulator) in rows {
             binder.reset()
-            binder.bind(key.bucket)
-            for value in key.dimensions { binder.bind(value) }
-            for value in accumulator.values { binder.bind(value) }
+            bindKey(key, &binder)
+            accumulator.bind(to: &binder)
             guard sqlite3_step(raw) == SQLITE_DONE else {
                 let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
                 sqlite3_reset(raw)
@@ -131,8 +190,12 @@ public final class SQLiteLedger: Ledger {
         sqlite3_reset(raw)
     }
 
+    /// Tags as a compact JSON object with sorted keys.
     static func tagsJSON(_ tags: [String: String]) -> String {
-        OrderedJSON.object(tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
+        if tags.count == 1, let (key, value) = tags.first {
+            return "{" + OrderedJSON.quoted(key) + ":" + OrderedJSON.quoted(value) + "}"
+        }
+        return "{" + tags.sorted { $0.key < $1.key }.map { OrderedJSON.quoted($0.key) + ":" + OrderedJSON.quoted($0.value) }.joined(separator: ",") + "}"
     }
 
     /// Counts and time span of the whole ledger.

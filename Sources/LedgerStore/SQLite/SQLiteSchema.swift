@@ -1,13 +1,17 @@
 import GRDB
 
 /// The ledger's tables. Migrations are append-only: never edit one that has shipped.
+///
+/// Events are narrow: the low-cardinality dimensions (provider, model, team, feature, …) are
+/// stored once in `dimension_sets` and referenced by id, so rows stay small and rollups are keyed
+/// by integers.
 enum SQLiteSchema {
-    /// Dimensions every rollup is keyed by, in column order.
+    /// The dimensions of a dimension set, in column order.
     static let mainDimensions = [
         "provider", "model", "source", "service_tier", "outcome", "organisation", "team", "project", "application", "feature",
         "customer", "cost_centre", "environment",
     ]
-    /// Extra keys of the per-user, per-session day rollup.
+    /// Extra keys of the per-user, per-session day rollup (also columns of `events`).
     static let actorDimensions = ["user", "session"]
 
     static let tokenColumns = [
@@ -24,26 +28,32 @@ enum SQLiteSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-events-and-rollups") { db in
+            let dimensionColumns = mainDimensions.map { "\(quoted($0)) TEXT NOT NULL" }.joined(separator: ", ")
+            try db.execute(sql: """
+                CREATE TABLE dimension_sets (
+                    id INTEGER PRIMARY KEY,
+                    \(dimensionColumns),
+                    CHECK (provider <> ''),
+                    CHECK (service_tier IN ('standard','batch','flex','priority')),
+                    CHECK (outcome IN ('ok','error','retried','cancelled','estimated')),
+                    UNIQUE (\(mainDimensions.map(quoted).joined(separator: ", ")))
+                )
+                """)
             let tokenChecks = tokenColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0 CHECK (\(quoted($0)) >= 0)" }
-            let dimensionColumns = (["organisation", "team", "user", "project", "application", "feature", "customer", "cost_centre", "session", "environment"])
-                .map { "\(quoted($0)) TEXT NOT NULL DEFAULT ''" }
             try db.execute(sql: """
                 CREATE TABLE events (
                     seq INTEGER PRIMARY KEY,
                     id TEXT NOT NULL UNIQUE CHECK (id <> ''),
                     ts INTEGER NOT NULL,
-                    source TEXT NOT NULL,
-                    provider TEXT NOT NULL CHECK (provider <> ''),
-                    model TEXT NOT NULL,
-                    resolved_model TEXT,
+                    dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                    "user" TEXT NOT NULL DEFAULT '',
+                    session TEXT NOT NULL DEFAULT '',
                     region TEXT NOT NULL DEFAULT '',
-                    service_tier TEXT NOT NULL CHECK (service_tier IN ('standard','batch','flex','priority')),
-                    outcome TEXT NOT NULL CHECK (outcome IN ('ok','error','retried','cancelled','estimated')),
+                    resolved_model TEXT,
                     latency_ms INTEGER CHECK (latency_ms IS NULL OR latency_ms >= 0),
                     \(tokenChecks.joined(separator: ",\n"))
                     , gpu_seconds INTEGER NOT NULL DEFAULT 0 CHECK (gpu_seconds >= 0),
                     storage_byte_hours INTEGER NOT NULL DEFAULT 0 CHECK (storage_byte_hours >= 0),
-                    \(dimensionColumns.joined(separator: ",\n")),
                     tags TEXT,
                     cost_pico INTEGER NOT NULL,
                     priced INTEGER NOT NULL CHECK (priced IN (0, 1))
@@ -51,16 +61,17 @@ enum SQLiteSchema {
                 """)
             try db.execute(sql: "CREATE INDEX events_by_time ON events(ts)")
             let metrics = metricColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ", ")
-            for (table, keys) in [
-                ("rollup_hour", mainDimensions), ("rollup_day", mainDimensions), ("rollup_day_actor", mainDimensions + actorDimensions),
-            ] {
-                let keyColumns = keys.map { "\(quoted($0)) TEXT NOT NULL" }.joined(separator: ", ")
-                let primaryKey = (["bucket"] + keys).map(quoted).joined(separator: ", ")
+            for table in ["rollup_hour", "rollup_day"] {
                 try db.execute(sql: """
-                    CREATE TABLE \(table) (bucket INTEGER NOT NULL, \(keyColumns), \(metrics),
-                        PRIMARY KEY (\(primaryKey))) WITHOUT ROWID
+                    CREATE TABLE \(table) (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id), \(metrics),
+                        PRIMARY KEY (bucket, dimension_set)) WITHOUT ROWID
                     """)
             }
+            try db.execute(sql: """
+                CREATE TABLE rollup_day_actor (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                    "user" TEXT NOT NULL, session TEXT NOT NULL, \(metrics),
+                    PRIMARY KEY (bucket, dimension_set, "user", session)) WITHOUT ROWID
+                """)
         }
         return migrator
     }

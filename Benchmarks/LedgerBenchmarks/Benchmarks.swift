@@ -1,0 +1,151 @@
+import Foundation
+import LedgerCatalogData
+import LedgerCore
+import LedgerIngest
+import LedgerStore
+
+/// Benchmarks for the foundation: `LedgerBenchmarks rating|record|report|write-jsonl …`.
+/// Run them release-built through `scripts/bench/foundation.sh`.
+@main
+enum Benchmarks {
+    static func main() async throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let command = arguments.first else {
+            print("usage: LedgerBenchmarks rating [N] | record [N] | report DB | write-jsonl PATH N")
+            exit(2)
+        }
+        switch command {
+        case "rating": try await rating(events: Int(arguments.dropFirst().first ?? "") ?? 2_000_000)
+        case "record": try await record(events: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
+        case "report": try await report(path: arguments[1])
+        case "write-jsonl": try await writeJSONL(path: arguments[1], rows: Int(arguments[2]) ?? 1_000_000)
+        default:
+            print("unknown benchmark '\(command)'")
+            exit(2)
+        }
+    }
+
+    static let end = Timestamp(parsing: "2026-11-23")!
+
+    static func demoEvents(_ count: Int) async throws -> [UsageEvent] {
+        var configuration = DemoGenerator.Configuration(end: end)
+        configuration.events = count
+        var events: [UsageEvent] = []
+        events.reserveCapacity(count + count / 20)
+        _ = try await DemoGenerator(configuration: configuration).generate(batchSize: 10_000) { events += $0 }
+        return events
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func rate(_ value: Double) -> String {
+        value >= 1_000_000 ? String(format: "%.2fM", value / 1_000_000) : String(format: "%.0fk", value / 1_000)
+    }
+
+    /// Rating throughput on one core: demo events of every provider, priced with the shipped catalog.
+    static func rating(events count: Int) async throws {
+        let events = try await demoEvents(count)
+        var rater = Rater(catalog: try BundledCatalog.load())
+        var checksum = Cost.zero
+        for event in events.prefix(10_000) { checksum += rater.rate(event).cost }  // warm the resolution cache
+        var best = Double.infinity
+        for _ in 0..<5 {
+            checksum = .zero
+            let started = ContinuousClock.now
+            for event in events { checksum += rater.rate(event).cost }
+            best = min(best, seconds(ContinuousClock.now - started))
+        }
+        print("rating: \(events.count) events, best of 5: \(String(format: "%.3f", best)) s = \(rate(Double(events.count) / best)) events/s on one core (total \(checksum))")
+    }
+
+    /// Recording throughput into a fresh SQLite ledger, 10,000 events per transaction, rollups included.
+    static func record(events count: Int) async throws {
+        let events = try await demoEvents(count)
+        var rater = Rater(catalog: try BundledCatalog.load())
+        let rated = events.map { rater.rate($0) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tl-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ledger = try SQLiteLedger(path: directory.appendingPathComponent("bench.sqlite").path)
+        let started = ContinuousClock.now
+        var summary = RecordSummary()
+        var index = 0
+        while index < rated.count {
+            let batch = Array(rated[index..<min(index + 10_000, rated.count)])
+            summary += try await ledger.record(batch)
+            index += 10_000
+        }
+        let elapsed = seconds(ContinuousClock.now - started)
+        print("record: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s (SQLite WAL, batches of 10,000, rollups maintained)")
+        let again = ContinuousClock.now
+        let duplicate = try await ledger.record(Array(rated.prefix(100_000)))
+        print("record: re-recording 100,000 known events: \(duplicate.duplicates) skipped in \(String(format: "%.2f", seconds(ContinuousClock.now - again))) s")
+    }
+
+    /// Report latency on an existing ledger: the busiest month, grouped by team × model.
+    static func report(path: String) async throws {
+        let ledger = try SQLiteLedger(path: path)
+        let statistics = try await ledger.statistics()
+        guard let last = statistics.last else {
+            print("report: the ledger is empty")
+            return
+        }
+        let month = last.startOfMonth.adding(seconds: -1).startOfMonth
+        print("report: ledger of \(statistics.events) events; month \(month.dateString.prefix(7))")
+        let queries: [(String, ReportQuery)] = [
+            ("team × model, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team), .model])),
+            ("customer × feature, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.customer), .attribution(.feature)])),
+            ("team, by day, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team)], granularity: .day)),
+            ("user, top 20, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.user)], top: 20)),
+        ]
+        for (label, query) in queries {
+            var timings: [Double] = []
+            var report: Report?
+            for _ in 0..<5 {
+                let started = ContinuousClock.now
+                report = try await ledger.report(query)
+                timings.append(seconds(ContinuousClock.now - started))
+            }
+            timings.sort()
+            print(String(format: "report: %-28@ median %6.1f ms, max %6.1f ms (%d rows, %@ requests, from %@)", label as NSString, timings[2] * 1000,
+                         timings[4] * 1000, report!.rows.count, String(report!.totals.requests), report!.servedFrom))
+        }
+    }
+
+    /// Writes demo events as JSON Lines, for the import benchmark.
+    static func writeJSONL(path: String, rows: Int) async throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteUnknown) }
+        defer { try? handle.close() }
+        var configuration = DemoGenerator.Configuration(end: end)
+        configuration.events = rows
+        configuration.seed = 7
+        var written = 0
+        _ = try await DemoGenerator(configuration: configuration).generate(batchSize: 20_000) { batch in
+            var text = ""
+            text.reserveCapacity(batch.count * 400)
+            for event in batch {
+                var fields: [(String, OrderedJSON)] = [
+                    ("id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)), ("provider", .string(event.provider)),
+                    ("model", .string(event.model)), ("outcome", .string(event.outcome.rawValue)),
+                ]
+                if event.serviceTier != .standard { fields.append(("service_tier", .string(event.serviceTier.rawValue))) }
+                if let latency = event.latencyMilliseconds { fields.append(("latency_ms", .integer(latency))) }
+                fields.append(("tokens", .object(TokenKind.allCases.compactMap { kind in
+                    event.tokens[kind] == 0 ? nil : (kind.rawValue, .integer(event.tokens[kind]))
+                })))
+                for dimension in AttributionDimension.allCases {
+                    if let value = event.attribution[dimension] { fields.append((dimension.rawValue, .string(value))) }
+                }
+                if !event.tags.isEmpty { fields.append(("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+                text += OrderedJSON.object(fields).serialized()
+                text += "\n"
+            }
+            handle.write(Data(text.utf8))
+            written += batch.count
+        }
+        print("write-jsonl: \(written) rows to \(path)")
+    }
+}
