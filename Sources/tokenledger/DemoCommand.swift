@@ -31,21 +31,27 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.seed = seed
         let path = try common.databasePath()
         let ledger = try SQLiteLedger(path: path)
-        var recorder = Recorder(catalog: try common.catalog(), ledger: ledger)
+        var pipeline = RecordingPipeline(ledger: ledger, catalog: try common.catalog())
         var progress = ProgressBar(label: "demo", total: Int64(events), unit: "events")
         let started = ContinuousClock.now
-        let summary = try await DemoGenerator(configuration: configuration).generate { batch in
-            try await recorder.record(batch)
-            progress.update(done: Int64(recorder.summary.inserted + recorder.summary.duplicates), items: Int64(recorder.summary.inserted + recorder.summary.duplicates))
+        var generated: DemoGenerator.Summary?
+        let result = try await pipeline.run(progress: { summary in
+            let done = Int64(summary.recorded.inserted + summary.recorded.duplicates)
+            progress.update(done: done, items: done)
+        }) { submit in
+            generated = try await DemoGenerator(configuration: configuration).generate(batchSize: 10_000) { batch in
+                try await submit(batch)
+            }
         }
         progress.finish()
         let elapsed = ContinuousClock.now - started
-        let recorded = recorder.summary
+        guard let summary = generated else { return }
+        let recorded = result.recorded
         print("""
             Demo ledger: \(path)
               \(grouped(Int64(recorded.inserted))) events recorded, \(grouped(Int64(recorded.duplicates))) already present \
             (\(summary.first?.dateString ?? "-") to \(summary.last?.dateString ?? "-"), in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))
-              \(grouped(Int64(recorder.unpriced))) events have no catalog price (a fine-tuned model): reports count them as unpriced.
+              \(grouped(Int64(result.unpriced))) events have no catalog price (a fine-tuned model): reports count them as unpriced.
               Planted incidents: a runaway agent on \(summary.runawayAgentDay.dateString); sales switched email drafting \
             to claude-sonnet-4-5 on \(summary.modelSwitchDay.dateString).
             """)

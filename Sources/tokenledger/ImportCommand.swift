@@ -23,7 +23,7 @@ struct ImportCommand: AsyncParsableCommand {
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
     @Option(name: .customLong("show-errors"), help: "How many bad rows to list.") var showErrors: Int = 20
-    @Option(name: .customLong("batch-size"), help: "Events per transaction.") var batchSize: Int = 5_000
+    @Option(name: .customLong("batch-size"), help: "Events per transaction.") var batchSize: Int = 10_000
 
     enum FormatArgument: String, ExpressibleByArgument, CaseIterable {
         case jsonl, csv
@@ -54,54 +54,69 @@ struct ImportCommand: AsyncParsableCommand {
         for path in allFiles where !FileManager.default.isReadableFile(atPath: path) {
             throw ValidationError("Cannot read '\(path)': no such file or no permission.")
         }
-        var shown = 0
-        var rejectedTotal = 0
-        func reject(_ error: IngestError) {
-            rejectedTotal += 1
-            if shown < showErrors {
-                printError("rejected: \(error)")
-                shown += 1
-            }
-        }
+        var errors = RejectionReport(limit: showErrors)
         if strict {
             for path in allFiles {
-                _ = try await importer(for: path).run(onBatch: { _ in }, onReject: reject)
+                _ = try await importer(for: path).run(onBatch: { _ in }, onReject: { errors.add($0) })
             }
-            if rejectedTotal > 0 {
-                if rejectedTotal > shown { printError("… and \(rejectedTotal - shown) more bad rows") }
-                printError("--strict: \(rejectedTotal) bad rows; nothing was written. Fix them and import again.")
+            if errors.total > 0 {
+                errors.finish()
+                printError("--strict: \(errors.total) bad rows; nothing was written. Fix them and import again.")
                 throw ExitCode(1)
             }
         }
         let ledger = try SQLiteLedger(path: try common.databasePath())
-        var recorder = Recorder(catalog: try common.catalog(), ledger: ledger)
-        rejectedTotal = 0
-        shown = 0
+        var pipeline = RecordingPipeline(ledger: ledger, catalog: try common.catalog())
+        errors = RejectionReport(limit: showErrors)
         for path in allFiles {
-            let importer = try importer(for: path)
-            let before = recorder.summary
-            let unpricedBefore = recorder.unpriced
-            var progress = ProgressBar(label: (path as NSString).lastPathComponent, total: 1, unit: "rows")
-            let started = ContinuousClock.now
-            let summary = try await importer.run(
-                onBatch: { batch in try await recorder.record(batch) }, onReject: reject,
-                onProgress: { update in
-                    progress = progress.total == 1 ? ProgressBar(label: progress.label, total: max(update.fileSize, 1), unit: "rows") : progress
-                    progress.update(done: update.bytesRead, items: Int64(update.rows))
-                })
-            progress.finish()
-            let seconds = max(Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds), 1e-6)
-            let recorded = recorder.summary.inserted - before.inserted
-            let duplicates = recorder.summary.duplicates - before.duplicates
-            print(
-                "\(path): \(grouped(Int64(summary.rows))) rows, \(grouped(Int64(recorded))) recorded, \(grouped(Int64(duplicates))) already in the ledger, "
-                    + "\(grouped(Int64(summary.rejected))) rejected, \(grouped(Int64(recorder.unpriced - unpricedBefore))) unpriced "
-                    + "(\(grouped(Int64(Double(summary.rows) / seconds))) rows/s)")
+            try await importFile(path, pipeline: &pipeline, errors: &errors)
         }
-        if rejectedTotal > shown { printError("… and \(rejectedTotal - shown) more bad rows") }
-        if rejectedTotal > 0 {
-            printError("\(rejectedTotal) bad rows were not imported; the good rows were. Fix the bad rows and import the file again (good rows will not be counted twice).")
+        errors.finish()
+        if errors.total > 0 {
+            printError("\(errors.total) bad rows were not imported; the good rows were. Fix the bad rows and import the file again (good rows will not be counted twice).")
             throw ExitCode(1)
         }
+    }
+
+    private func importFile(_ path: String, pipeline: inout RecordingPipeline, errors: inout RejectionReport) async throws {
+        let importer = try importer(for: path)
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 1
+        var progress = ProgressBar(label: (path as NSString).lastPathComponent, total: size, unit: "rows")
+        let started = ContinuousClock.now
+        var fileSummary = EventFileImporter.Summary()
+        let recorded = try await pipeline.run { submit in
+            fileSummary = try await importer.run(
+                onBatch: submit, onReject: { errors.add($0) },
+                onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
+        }
+        progress.finish()
+        let elapsed = ContinuousClock.now - started
+        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-6)
+        let rows = grouped(Int64(fileSummary.rows))
+        let inserted = grouped(Int64(recorded.recorded.inserted))
+        let duplicates = grouped(Int64(recorded.recorded.duplicates))
+        let rejected = grouped(Int64(fileSummary.rejected))
+        let unpriced = grouped(Int64(recorded.unpriced))
+        let rate = grouped(Int64(Double(fileSummary.rows) / seconds))
+        print("\(path): \(rows) rows, \(inserted) recorded, \(duplicates) already in the ledger, \(rejected) rejected, \(unpriced) unpriced (\(rate) rows/s)")
+    }
+}
+
+/// Lists the first bad rows on standard error and counts the rest.
+struct RejectionReport {
+    let limit: Int
+    private(set) var total = 0
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    mutating func add(_ error: IngestError) {
+        total += 1
+        if total <= limit { printError("rejected: \(error)") }
+    }
+
+    func finish() {
+        if total > limit { printError("… and \(total - limit) more bad rows") }
     }
 }

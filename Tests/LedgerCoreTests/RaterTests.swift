@@ -136,6 +136,40 @@ import Testing
         #expect(implicit.decimalString == "0.16634", "16,384 output tokens at $10/M plus the prompt")
     }
 
+    @Test func fastPathAgreesWithTheLayeredRule() throws {
+        // Every kind of event the demo produces, plus regions, tiers, windows and long prompts.
+        var events: [UsageEvent] = []
+        let models: [(String, String)] = [
+            ("openai", "gpt-5"), ("openai", "gpt-4o-2024-08-06"), ("openai", "o3"), ("anthropic", "claude-sonnet-4-5"),
+            ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"), ("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+            ("google", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"), ("azure", "gpt-4o"), ("openai", "gpt-realtime"),
+            ("openai", "unknown-model"), ("openai", "text-embedding-3-small"),
+        ]
+        for index in 0..<600 {
+            let (provider, model) = models[index % models.count]
+            let at = Timestamp(parsing: "2025-01-01")!.adding(seconds: Int64(index) * 97_003)
+            let tokens = TokenCounts(
+                input: Int64(index * 977 % 260_000), cacheRead: Int64(index * 31 % 5_000), cacheWrite: Int64(index % 3) * 100,
+                cacheWrite1h: Int64(index % 5) * 10, output: Int64(index * 13 % 9_000), reasoning: Int64(index % 7) * 50,
+                audioInput: index % 10 == 9 ? 30 : 0, embedding: index % 4 == 0 ? 12 : 0)
+            events.append(
+                UsageEvent(
+                    id: "e\(index)", timestamp: at, provider: provider, model: model, region: index % 6 == 0 ? "eu" : nil,
+                    serviceTier: ServiceTier.allCases[index % 4], tokens: tokens))
+        }
+        var fast = Rater(catalog: catalog)
+        var layered = Rater(catalog: catalog)
+        for event in events {
+            let result = fast.cost(of: event)
+            guard let breakdown = try? layered.breakdown(event) else {
+                #expect(!result.priced, "\(event.model) at \(event.timestamp.iso8601)")
+                continue
+            }
+            #expect(result.cost == breakdown.total, "\(event.provider)/\(event.model) \(event.tokens)")
+            #expect(result.priced == breakdown.isFullyPriced)
+        }
+    }
+
     @Test func ratingIsAPureFunction() throws {
         var first = Rater(catalog: catalog)
         var second = Rater(catalog: catalog)

@@ -190,7 +190,7 @@ public struct PriceDiscount: Sendable, Hashable, Codable {
 
     /// Whether the discount applies to a model at an instant.
     public func applies(provider: String, model: String, at timestamp: Timestamp) -> Bool {
-        guard provider == self.provider else { return false }
+        guard provider == PriceCatalog.canonicalProvider(self.provider) else { return false }
         if let from = effectiveFrom, timestamp < from { return false }
         if let until = effectiveUntil, timestamp >= until { return false }
         return models.contains { pattern in

@@ -8,7 +8,14 @@
 public struct Rater: Sendable {
     /// The catalog prices come from.
     public let catalog: PriceCatalog
-    private var resolutions: [String: ResolutionResult] = [:]
+    private let plan: RatingPlan
+    private var names: [NameKey: Int32] = [:]
+    private var resolutions: [ResolutionResult] = []
+
+    private struct NameKey: Hashable, Sendable {
+        var provider: String
+        var model: String
+    }
 
     private enum ResolutionResult: Sendable {
         case found(ModelResolution)
@@ -18,35 +25,62 @@ public struct Rater: Sendable {
     /// Creates a rater over a catalog.
     public init(catalog: PriceCatalog) {
         self.catalog = catalog
+        self.plan = RatingPlan(catalog: catalog)
     }
 
-    private mutating func resolution(provider: String, model: String) -> ResolutionResult {
-        let key = provider + "\u{0}" + model
-        if let known = resolutions[key] { return known }
+    private mutating func resolutionIndex(provider: String, model: String) -> Int {
+        let key = NameKey(provider: provider, model: model)
+        if let known = names[key] { return Int(known) }
         let result: ResolutionResult
         do {
             result = .found(try catalog.resolve(provider: provider, model: model))
         } catch {
             result = .missing(error)
         }
-        resolutions[key] = result
-        return result
+        resolutions.append(result)
+        names[key] = Int32(resolutions.count - 1)
+        return resolutions.count - 1
+    }
+
+    private mutating func resolution(provider: String, model: String) -> ResolutionResult {
+        resolutions[resolutionIndex(provider: provider, model: model)]
+    }
+
+    /// The cost of an event, as fast as the catalog allows: `priced` is false when the model,
+    /// its price at that time, or a billed kind's price is unknown (the cost is then what could
+    /// be priced). `model` is the catalog position of the resolved entry, or -1.
+    public mutating func cost(of event: borrowing UsageEvent) -> (cost: Cost, priced: Bool, model: Int) {
+        let index = resolutionIndex(provider: event.provider, model: event.model)
+        guard case .found(let resolution) = resolutions[index] else { return (.zero, false, -1) }
+        let model = resolution.position
+        let versionIndex = plan.version(model: model, at: event.timestamp.microseconds)
+        guard versionIndex >= 0 else { return (.zero, false, model) }
+        let version = plan.versions[versionIndex]
+        let needsLayers =
+            plan.models[model].hasDiscounts || version.hasTimeWindows
+            || (version.hasRegions && (event.region != nil || resolution.impliedRegion != nil))
+            || (version.hasServiceTiers && event.serviceTier != .standard)
+            || (version.smallestTier != Int64.max && event.tokens.prompt > version.smallestTier)
+            || event.resources != .none
+        if !needsLayers {
+            let (picodollars, priced) = plan.standardCost(event.tokens, version: versionIndex)
+            return (Cost(picodollars: picodollars), priced, model)
+        }
+        guard let priceVersion = resolution.entry.version(at: event.timestamp) else { return (.zero, false, model) }
+        var total = Cost.zero
+        var priced = true
+        price(event, resolution: resolution, version: priceVersion) { line in
+            if let line { total += line.cost } else { priced = false }
+        }
+        return (total, priced, model)
     }
 
     /// Rates an event for the ledger. An event whose model or price is unknown is kept with the
     /// cost of what could be priced and `priced == false` — never silently $0.
-    public mutating func rate(_ event: UsageEvent) -> RatedEvent {
-        guard case .found(let resolution) = resolution(provider: event.provider, model: event.model),
-            let version = resolution.entry.version(at: event.timestamp)
-        else {
-            return RatedEvent(event: event, cost: .zero, priced: false, resolvedModel: nil)
-        }
-        var total = Cost.zero
-        var priced = true
-        price(event, resolution: resolution, version: version) { line in
-            if let line { total += line.cost } else { priced = false }
-        }
-        return RatedEvent(event: event, cost: total, priced: priced, resolvedModel: resolution.entry.model)
+    public mutating func rate(_ event: consuming UsageEvent) -> RatedEvent {
+        let result = cost(of: event)
+        return RatedEvent(
+            event: event, cost: result.cost, priced: result.priced, resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
     }
 
     /// The full breakdown of an event's cost.
@@ -101,7 +135,7 @@ public struct Rater: Sendable {
     /// Calls `line` for every billed quantity (with `nil` for an unpriced one) and returns notes.
     @discardableResult
     private func price(
-        _ event: UsageEvent, resolution: ModelResolution, version: PriceVersion, describe: Bool = false,
+        _ event: borrowing UsageEvent, resolution: ModelResolution, version: PriceVersion, describe: Bool = false,
         line: (CostLine?) -> Void, unpriced: (String) -> Void = { _ in }
     ) -> [String] {
         var notes: [String] = []

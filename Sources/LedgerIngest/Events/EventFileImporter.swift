@@ -28,6 +28,9 @@ public struct EventFileImporter: Sendable {
         public var rejected: Int = 0
         /// Bytes read.
         public var bytes: Int64 = 0
+
+        /// An empty summary.
+        public init() {}
     }
 
     /// Progress, reported every batch.

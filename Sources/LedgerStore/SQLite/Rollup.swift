@@ -38,14 +38,15 @@ struct DimensionSet: Hashable, Sendable {
     }
 }
 
-/// A rollup row's key: a time bucket and a dimension set.
-struct RollupKey: Hashable {
+/// A rollup row's key: a time bucket and a dimension set (an id in the file, or a position in a
+/// prepared batch before ids are known).
+struct RollupKey: Hashable, Sendable {
     var bucket: Int64
     var dimensionSet: Int64
 }
 
 /// A per-user, per-session rollup row's key.
-struct ActorRollupKey: Hashable {
+struct ActorRollupKey: Hashable, Sendable {
     var bucket: Int64
     var dimensionSet: Int64
     var user: String
@@ -53,7 +54,7 @@ struct ActorRollupKey: Hashable {
 }
 
 /// The figures summed into one rollup row.
-struct RollupAccumulator {
+struct RollupAccumulator: Sendable {
     var requests: Int64 = 0
     var unpriced: Int64 = 0
     var failed: Int64 = 0
@@ -68,24 +69,30 @@ struct RollupAccumulator {
     var latencySum: Int64 = 0
     var latencyCount: Int64 = 0
 
-    mutating func add(_ rated: borrowing RatedEvent) {
-        requests += 1
-        if !rated.priced { unpriced += 1 }
+    /// Adds an event (`sign` 1), or takes one back out (`sign` -1, for a duplicate found at write time).
+    mutating func add(_ rated: borrowing RatedEvent, sign: Int64 = 1) {
+        requests += sign
+        if !rated.priced { unpriced += sign }
         switch rated.event.outcome {
-        case .error: failed += 1
-        case .retried: retried += 1
-        case .cancelled: cancelled += 1
-        case .estimated: estimated += 1
+        case .error: failed += sign
+        case .retried: retried += sign
+        case .cancelled: cancelled += sign
+        case .estimated: estimated += sign
         case .ok: break
         }
-        tokens += rated.event.tokens
-        gpuSeconds += rated.event.resources.gpuSeconds
-        storageByteHours += rated.event.resources.storageByteHours
-        costPicodollars += rated.cost.picodollars
-        if rated.event.outcome.isWaste { wastedPicodollars += rated.cost.picodollars }
+        let tokens = rated.event.tokens
+        if sign == 1 {
+            self.tokens += tokens
+        } else {
+            for kind in TokenKind.allCases { self.tokens[kind] -= tokens[kind] }
+        }
+        gpuSeconds += sign * rated.event.resources.gpuSeconds
+        storageByteHours += sign * rated.event.resources.storageByteHours
+        costPicodollars += Int128(sign) * rated.cost.picodollars
+        if rated.event.outcome.isWaste { wastedPicodollars += Int128(sign) * rated.cost.picodollars }
         if let latency = rated.event.latencyMilliseconds {
-            latencySum += latency
-            latencyCount += 1
+            latencySum += sign * latency
+            latencyCount += sign
         }
     }
 

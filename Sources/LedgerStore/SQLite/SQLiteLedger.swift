@@ -25,6 +25,9 @@ public final class SQLiteLedger: Ledger {
         self.path = path
         var configuration = Configuration()
         configuration.prepareDatabase { db in
+            // 16 KiB pages: about a third faster to append to than the 4 KiB default, and better
+            // for the range scans reports do. Only takes effect when the file is created.
+            try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
@@ -52,62 +55,130 @@ public final class SQLiteLedger: Ledger {
     /// Records events in one transaction; ids already present are skipped, and only new events
     /// reach the rollups.
     public func record(_ events: [RatedEvent]) async throws -> RecordSummary {
-        guard !events.isEmpty else { return RecordSummary() }
-        for rated in events where rated.cost.picodollars > Int128(Int64.max) || rated.cost.picodollars < Int128(Int64.min) {
-            throw LedgerStoreError("Event '\(rated.event.id)' costs \(rated.cost), more than one event can hold ($9.2M); split it.")
+        try await record(prepare(events))
+    }
+
+    /// Does the part of recording that needs no database — grouping events by dimension set and
+    /// pre-aggregating the rollups — so it can run on the caller's core while the writer records
+    /// the previous batch. Pass the result to ``record(_:)-(PreparedBatch)``.
+    ///
+    /// - Throws: ``LedgerStoreError`` for an event the ledger cannot hold.
+    public nonisolated func prepare(_ events: [RatedEvent]) throws -> PreparedBatch {
+        var sets: [DimensionSet] = []
+        var positions: [DimensionSet: Int32] = [:]
+        var setOfEvent: [Int32] = []
+        setOfEvent.reserveCapacity(events.count)
+        var hour: [RollupKey: RollupAccumulator] = [:]
+        var actor: [ActorRollupKey: RollupAccumulator] = [:]
+        // Consecutive events usually share a session, and so their dimensions, hour and day:
+        // compare with the previous event before hashing.
+        var previousSet: DimensionSet?
+        var previousPosition: Int32 = 0
+        var pendingHour: (key: RollupKey, accumulator: RollupAccumulator)?
+        var pendingActor: (key: ActorRollupKey, accumulator: RollupAccumulator)?
+        for index in events.indices {
+            let cost = events[index].cost.picodollars
+            guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
+                throw LedgerStoreError("Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it.")
+            }
+            let set = DimensionSet(events[index].event)
+            let position: Int32
+            if set == previousSet {
+                position = previousPosition
+            } else if let known = positions[set] {
+                position = known
+            } else {
+                position = Int32(sets.count)
+                positions[set] = position
+                sets.append(set)
+            }
+            previousSet = set
+            previousPosition = position
+            setOfEvent.append(position)
+            let seconds = events[index].event.timestamp.seconds
+            let hourKey = RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
+            if pendingHour?.key != hourKey {
+                if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+                pendingHour = (hourKey, RollupAccumulator())
+            }
+            pendingHour!.accumulator.add(events[index])
+            let attribution = events[index].event.attribution
+            let actorKey = ActorRollupKey(
+                bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position), user: attribution.user ?? "",
+                session: attribution.session ?? "")
+            if pendingActor?.key != actorKey {
+                if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+                pendingActor = (actorKey, RollupAccumulator())
+            }
+            pendingActor!.accumulator.add(events[index])
         }
+        if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+        if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+        return PreparedBatch(events: events, sets: sets, setOfEvent: setOfEvent, hour: hour, actor: actor)
+    }
+
+    /// Records a prepared batch in one transaction.
+    public func record(_ batch: PreparedBatch) async throws -> RecordSummary {
+        guard !batch.events.isEmpty else { return RecordSummary() }
         let snapshot = knownDimensionSets.withLock { $0 }
         let (summary, added) = try await pool.write { db in
-            var known = snapshot
             var added: [DimensionSet: Int64] = [:]
-            var hour: [RollupKey: RollupAccumulator] = [:]
-            var actor: [ActorRollupKey: RollupAccumulator] = [:]
-            var summary = RecordSummary()
-            let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
-            let raw = statement.sqliteStatement
-            var binder = Binder(statement: raw)
-            for index in events.indices {
-                let setID: Int64
-                let set = DimensionSet(events[index].event)
-                if let id = known[set] {
-                    setID = id
+            var ids: [Int64] = []
+            ids.reserveCapacity(batch.sets.count)
+            for set in batch.sets {
+                if let id = snapshot[set] {
+                    ids.append(id)
                 } else {
-                    setID = try SQLiteLedger.dimensionSetID(set, db: db)
-                    known[set] = setID
-                    added[set] = setID
+                    let id = try SQLiteLedger.dimensionSetID(set, db: db)
+                    added[set] = id
+                    ids.append(id)
                 }
-                try SQLiteLedger.insert(events[index], dimensionSet: setID, binder: &binder, db: db)
-                guard db.changesCount == 1 else {
+            }
+            var summary = RecordSummary()
+            var duplicates: [Int] = []
+            let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
+            var binder = Binder(statement: statement.sqliteStatement)
+            for index in batch.events.indices {
+                try SQLiteLedger.insert(batch.events[index], dimensionSet: ids[Int(batch.setOfEvent[index])], binder: &binder, db: db)
+                if db.changesCount == 1 {
+                    summary.inserted += 1
+                } else {
                     summary.duplicates += 1
-                    continue
+                    duplicates.append(index)
                 }
-                summary.inserted += 1
-                let seconds = events[index].event.timestamp.seconds
-                let dayBucket = seconds - seconds.positiveRemainder(86_400)
-                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: setID), default: RollupAccumulator()]
-                    .add(events[index])
-                let attribution = events[index].event.attribution
-                let actorKey = ActorRollupKey(bucket: dayBucket, dimensionSet: setID, user: attribution.user ?? "", session: attribution.session ?? "")
-                actor[actorKey, default: RollupAccumulator()].add(events[index])
+            }
+            sqlite3_reset(binder.statement)
+            var hour = batch.hour
+            var actor = batch.actor
+            for index in duplicates {
+                // Already recorded: take it back out of the rollups.
+                let rated = batch.events[index]
+                let position = Int64(batch.setOfEvent[index])
+                let seconds = rated.event.timestamp.seconds
+                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?.add(rated, sign: -1)
+                let actorKey = ActorRollupKey(
+                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position, user: rated.event.attribution.user ?? "",
+                    session: rated.event.attribution.session ?? "")
+                actor[actorKey]?.add(rated, sign: -1)
             }
             var day: [RollupKey: RollupAccumulator] = [:]
-            for (key, accumulator) in hour {
+            for (key, accumulator) in hour where accumulator.requests > 0 {
                 day[RollupKey(bucket: key.bucket - key.bucket.positiveRemainder(86_400), dimensionSet: key.dimensionSet), default: RollupAccumulator()]
                     .add(accumulator)
             }
-            sqlite3_reset(raw)
+            func id(_ position: Int64) -> Int64 { ids[Int(position)] }
             try SQLiteLedger.upsert(hour, into: "rollup_hour", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
                 binder.bind(key.bucket)
-                binder.bind(key.dimensionSet)
+                binder.bind(id(key.dimensionSet))
             }
             try SQLiteLedger.upsert(day, into: "rollup_day", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
                 binder.bind(key.bucket)
-                binder.bind(key.dimensionSet)
+                binder.bind(id(key.dimensionSet))
             }
             try SQLiteLedger.upsert(actor, into: "rollup_day_actor", keyColumns: ["bucket", "dimension_set", "user", "session"], db: db) {
                 key, binder in
                 binder.bind(key.bucket)
-                binder.bind(key.dimensionSet)
+                binder.bind(id(key.dimensionSet))
                 binder.bind(key.user)
                 binder.bind(key.session)
             }
@@ -177,7 +248,7 @@ public final class SQLiteLedger: Ledger {
         let statement = try db.cachedStatement(sql: sql)
         let raw = statement.sqliteStatement
         var binder = Binder(statement: raw)
-        for (key, accumulator) in rows {
+        for (key, accumulator) in rows where accumulator.requests > 0 {
             binder.reset()
             bindKey(key, &binder)
             accumulator.bind(to: &binder)
@@ -213,6 +284,18 @@ public final class SQLiteLedger: Ledger {
                 cost: Cost(picodollars: Int128(micro) * 1_000_000 + Int128(remainder)))
         }
     }
+}
+
+/// A batch of rated events grouped and pre-aggregated for the writer (see ``SQLiteLedger/prepare(_:)``).
+public struct PreparedBatch: Sendable {
+    let events: [RatedEvent]
+    let sets: [DimensionSet]
+    let setOfEvent: [Int32]
+    let hour: [RollupKey: RollupAccumulator]
+    let actor: [ActorRollupKey: RollupAccumulator]
+
+    /// How many events it holds.
+    public var count: Int { events.count }
 }
 
 /// Binds values to consecutive parameters of a raw statement, without allocating.
