@@ -102,16 +102,23 @@ extension SQLiteLedger {
         let (main, distinct) = SQLiteLedger.plan(query)
         return try await pool.read { db in
             var rows = try SQLiteLedger.aggregate(db, query: query, source: main, grouped: true)
-            let counts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: true)
+            var totals = ReportMetrics()
+            for row in rows { totals.add(row.metrics) }
+            let counts: [DistinctKey: (users: Int64, sessions: Int64)]
+            let totalCounts: (users: Int64, sessions: Int64)
+            if query.groupBy.contains(where: { $0.columnName == nil || $0 == .region }) {
+                counts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: true)
+                totalCounts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: false).values.first ?? (0, 0)
+            } else {
+                (counts, totalCounts) = try DistinctCounter.count(db, query: query, source: distinct)
+            }
             for index in rows.indices {
                 let key = DistinctKey(keys: rows[index].keys, period: rows[index].period)
                 rows[index].metrics.users = counts[key]?.users ?? 0
                 rows[index].metrics.sessions = counts[key]?.sessions ?? 0
             }
-            var totals = try SQLiteLedger.aggregate(db, query: query, source: main, grouped: false).first?.metrics ?? ReportMetrics()
-            let totalCounts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: false)
-            totals.users = totalCounts.values.first?.users ?? 0
-            totals.sessions = totalCounts.values.first?.sessions ?? 0
+            totals.users = totalCounts.users
+            totals.sessions = totalCounts.sessions
             rows = Report.limited(Report.sorted(rows), top: query.top)
             return Report(query: query, rows: rows, totals: totals, servedFrom: main.table)
         }
