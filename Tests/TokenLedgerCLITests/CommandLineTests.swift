@@ -79,6 +79,44 @@ import Testing
     }
 }
 
+@Suite struct PricesImportCommandTests {
+    @Test func importWritesMovedPricesAsANewVersionInTheUsersFile() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "litellm.json",
+            """
+            {"gpt-4.1-mini": {"input_cost_per_token": 5e-07, "cache_read_input_token_cost": 1e-07, "output_cost_per_token": 1.6e-06,
+                              "litellm_provider": "openai", "mode": "chat"},
+             "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05, "litellm_provider": "openai", "mode": "chat"}}
+            """)
+        let dry = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--dry-run"])
+        #expect(dry.status == 0, "\(dry.error)")
+        #expect(dry.output.contains("changed  openai/gpt-4.1-mini: input $0.4 → $0.5"))
+        #expect(dry.output.contains("1 changed, 0 added, 1 unchanged"))
+        #expect(!FileManager.default.fileExists(atPath: runner.path("prices.local.json")))
+
+        let real = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01"])
+        #expect(real.status == 0, "\(real.error)")
+        #expect(FileManager.default.fileExists(atPath: runner.path("prices.local.json")))
+        func quote(_ at: String) throws -> String? {
+            let result = try runner.run([
+                "price", "--provider", "openai", "--model", "gpt-4.1-mini", "--input", "1000000", "--at", at, "--prices", "prices.local.json",
+                "--format", "json",
+            ])
+            return try result.json()["total_usd"] as? String
+        }
+        #expect(try quote("2026-11-30") == "0.40")
+        #expect(try quote("2026-12-01") == "0.50")
+        let again = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--prices", "prices.local.json"])
+        #expect(again.output.contains("0 changed"), "\(again.output)")
+        try runner.write("broken.json", "{not json")
+        let broken = try runner.run(["prices", "import", "--from", "litellm", "broken.json"])
+        #expect(broken.status == 1)
+        #expect(broken.error.contains("broken.json"))
+    }
+}
+
 @Suite struct LedgerCommandTests {
     @Test func importIsIdempotentAndReportsBadRows() throws {
         let runner = try CommandRunner()
