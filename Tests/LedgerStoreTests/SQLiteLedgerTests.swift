@@ -157,6 +157,31 @@ struct TemporaryLedger {
         #expect(prod.totals.requests == 1)
     }
 
+    @Test func thousandsOfEventsAtOneInstantAndExactTimeBoundaries() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        // A provider export's daily buckets: many rows share one timestamp.
+        let midnight = "2026-10-02T00:00:00Z"
+        var events = (0..<5_000).map { event("bucket-\($0)", midnight, team: "x", region: "eu") }
+        events.append(event("before", "2026-10-01T23:59:59.999999Z", team: "x", region: "eu"))
+        events.append(event("after", "2026-10-02T00:00:00.000001Z", team: "x", region: "eu"))
+        let first = try await temporary.ledger.record(rated(events))
+        #expect(first.inserted == 5_002)
+        let again = try await temporary.ledger.record(rated(events))
+        #expect(again == RecordSummary(inserted: 0, duplicates: 5_002))
+        // `region` forces the raw events; the boundaries are exact to the microsecond.
+        let at = Timestamp(parsing: midnight)!
+        func requests(_ from: Timestamp, _ to: Timestamp) async throws -> Int64 {
+            try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.region])).totals.requests
+        }
+        #expect(try await requests(at, at.adding(seconds: 1)) == 5_001)
+        #expect(try await requests(Timestamp(microseconds: at.microseconds - 1), at) == 1)
+        #expect(try await requests(at, Timestamp(microseconds: at.microseconds + 1)) == 5_000)
+        let statistics = try await temporary.ledger.statistics()
+        #expect(statistics.first?.iso8601 == "2026-10-01T23:59:59.999999Z")
+        #expect(statistics.last?.iso8601 == "2026-10-02T00:00:00.000001Z")
+    }
+
     @Test func reopeningKeepsEverything() async throws {
         let temporary = try TemporaryLedger()
         defer { temporary.remove() }
