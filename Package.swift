@@ -55,9 +55,14 @@ let package = Package(
             path: "Benchmarks/LedgerBenchmarks",
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
-        .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
-        .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCatalogData"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerIngestTests", dependencies: ["LedgerIngest", "LedgerCore", "LedgerCatalogData"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "TokenLedgerCLITests",
             dependencies: ["LedgerCore", "tokenledger"],

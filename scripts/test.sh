@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+echo "==> swift format lint (.swift-format)"
+swift format lint --strict --recursive Sources Tests Benchmarks Package.swift
+
 echo "==> swift build --build-tests"
 swift build --build-tests 2>&1 | tee "$log"
 if grep -E "/(Sources|Tests|Benchmarks)/.*: warning:" "$log"; then

@@ -57,12 +57,15 @@ enum Benchmarks {
             for event in events { checksum += rater.cost(of: event).cost }
             best = min(best, seconds(ContinuousClock.now - started))
         }
-        print("rating: \(events.count) events, best of 5: \(String(format: "%.3f", best)) s = \(rate(Double(events.count) / best)) events/s on one core (total \(checksum))")
+        print(
+            "rating: \(events.count) events, best of 5: \(String(format: "%.3f", best)) s = \(rate(Double(events.count) / best)) events/s on one core (total \(checksum))"
+        )
         var rated = 0
         let started = ContinuousClock.now
         for event in events { rated += rater.rate(event).priced ? 1 : 0 }
         let elapsed = seconds(ContinuousClock.now - started)
-        print("rating into RatedEvent values (what the ledger records): \(rate(Double(events.count) / elapsed)) events/s")
+        print(
+            "rating into RatedEvent values (what the ledger records): \(rate(Double(events.count) / elapsed)) events/s")
     }
 
     /// Recording throughput into a fresh SQLite ledger, 10,000 events per transaction, rollups included:
@@ -86,7 +89,9 @@ enum Benchmarks {
             summary += try await sequential.record(Array(rated[start..<min(start + batchSize, rated.count)]))
         }
         var elapsed = seconds(ContinuousClock.now - started)
-        print("record, one batch after another: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s")
+        print(
+            "record, one batch after another: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s"
+        )
 
         // Rated events, prepared on this core while the writer records the previous batch.
         let overlapped = try SQLiteLedger(path: directory.appendingPathComponent("overlapped.sqlite").path)
@@ -103,7 +108,9 @@ enum Benchmarks {
             while let written = try await group.next() { summary += written }
         }
         elapsed = seconds(ContinuousClock.now - started)
-        print("record, prepare overlapped with the write: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s")
+        print(
+            "record, prepare overlapped with the write: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s"
+        )
 
         let pipelined = try SQLiteLedger(path: directory.appendingPathComponent("pipelined.sqlite").path)
         var pipeline = RecordingPipeline(ledger: pipelined, catalog: catalog)
@@ -114,11 +121,15 @@ enum Benchmarks {
             }
         }
         elapsed = seconds(ContinuousClock.now - started)
-        print("record, RecordingPipeline (rating included): \(result.recorded.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(result.recorded.inserted) / elapsed)) events/s")
+        print(
+            "record, RecordingPipeline (rating included): \(result.recorded.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(result.recorded.inserted) / elapsed)) events/s"
+        )
 
         started = ContinuousClock.now
         let duplicate = try await pipelined.record(Array(rated.prefix(100_000)))
-        print("record: re-recording 100,000 known events: \(duplicate.duplicates) skipped in \(String(format: "%.2f", seconds(ContinuousClock.now - started))) s")
+        print(
+            "record: re-recording 100,000 known events: \(duplicate.duplicates) skipped in \(String(format: "%.2f", seconds(ContinuousClock.now - started))) s"
+        )
     }
 
     /// Report latency on an existing ledger: the busiest month, grouped by team × model.
@@ -132,10 +143,23 @@ enum Benchmarks {
         let month = last.startOfMonth.adding(seconds: -1).startOfMonth
         print("report: ledger of \(statistics.events) events; month \(month.dateString.prefix(7))")
         let queries: [(String, ReportQuery)] = [
-            ("team × model, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team), .model])),
-            ("customer × feature, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.customer), .attribution(.feature)])),
-            ("team, by day, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team)], granularity: .day)),
-            ("user, top 20, month", ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.user)], top: 20)),
+            (
+                "team × model, month",
+                ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team), .model])
+            ),
+            (
+                "customer × feature, month",
+                ReportQuery(
+                    from: month, to: month.startOfNextMonth, groupBy: [.attribution(.customer), .attribution(.feature)])
+            ),
+            (
+                "team, by day, month",
+                ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.team)], granularity: .day)
+            ),
+            (
+                "user, top 20, month",
+                ReportQuery(from: month, to: month.startOfNextMonth, groupBy: [.attribution(.user)], top: 20)
+            ),
         ]
         for (label, query) in queries {
             var timings: [Double] = []
@@ -146,8 +170,11 @@ enum Benchmarks {
                 timings.append(seconds(ContinuousClock.now - started))
             }
             timings.sort()
-            print(String(format: "report: %-28@ median %6.1f ms, max %6.1f ms (%d rows, %@ requests, from %@)", label as NSString, timings[2] * 1000,
-                         timings[4] * 1000, report!.rows.count, String(report!.totals.requests), report!.servedFrom))
+            print(
+                String(
+                    format: "report: %-28@ median %6.1f ms, max %6.1f ms (%d rows, %@ requests, from %@)",
+                    label as NSString, timings[2] * 1000,
+                    timings[4] * 1000, report!.rows.count, String(report!.totals.requests), report!.servedFrom))
         }
     }
 
@@ -165,18 +192,29 @@ enum Benchmarks {
             text.reserveCapacity(batch.count * 400)
             for event in batch {
                 var fields: [(String, OrderedJSON)] = [
-                    ("id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)), ("provider", .string(event.provider)),
+                    ("id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)),
+                    ("provider", .string(event.provider)),
                     ("model", .string(event.model)), ("outcome", .string(event.outcome.rawValue)),
                 ]
-                if event.serviceTier != .standard { fields.append(("service_tier", .string(event.serviceTier.rawValue))) }
+                if event.serviceTier != .standard {
+                    fields.append(("service_tier", .string(event.serviceTier.rawValue)))
+                }
                 if let latency = event.latencyMilliseconds { fields.append(("latency_ms", .integer(latency))) }
-                fields.append(("tokens", .object(TokenKind.allCases.compactMap { kind in
-                    event.tokens[kind] == 0 ? nil : (kind.rawValue, .integer(event.tokens[kind]))
-                })))
+                fields.append(
+                    (
+                        "tokens",
+                        .object(
+                            TokenKind.allCases.compactMap { kind in
+                                event.tokens[kind] == 0 ? nil : (kind.rawValue, .integer(event.tokens[kind]))
+                            })
+                    ))
                 for dimension in AttributionDimension.allCases {
                     if let value = event.attribution[dimension] { fields.append((dimension.rawValue, .string(value))) }
                 }
-                if !event.tags.isEmpty { fields.append(("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+                if !event.tags.isEmpty {
+                    fields.append(
+                        ("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+                }
                 text += OrderedJSON.object(fields).serialized()
                 text += "\n"
             }

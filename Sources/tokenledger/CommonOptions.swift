@@ -9,7 +9,8 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "The ledger file (default: ./tokenledger.sqlite, or `ledger.path` in the config file).")
     var db: String?
 
-    @Option(name: .long, help: "Your own price file, laid over the shipped catalog (or `prices.file` in the config file).")
+    @Option(
+        name: .long, help: "Your own price file, laid over the shipped catalog (or `prices.file` in the config file).")
     var prices: String?
 
     @Option(name: .long, help: "Configuration file (default: ./tokenledger.yaml when present).")
@@ -47,7 +48,8 @@ struct FileConfiguration: Decodable {
     var prices: Prices?
 
     static func load(path: String) throws -> FileConfiguration {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ValidationError("Cannot read the configuration file '\(path)'.")
         }
         do {

@@ -24,7 +24,8 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let endInstant: Timestamp = try end.map { try Timestamp.argument($0, option: "--end").adding(seconds: 86_400) } ?? .now
+        let endInstant: Timestamp =
+            try end.map { try Timestamp.argument($0, option: "--end").adding(seconds: 86_400) } ?? .now
         var configuration = DemoGenerator.Configuration(end: endInstant)
         configuration.events = events
         configuration.days = days
@@ -47,7 +48,8 @@ struct DemoCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         guard let summary = generated else { return }
         let recorded = result.recorded
-        print("""
+        print(
+            """
             Demo ledger: \(path)
               \(grouped(Int64(recorded.inserted))) events recorded, \(grouped(Int64(recorded.duplicates))) already present \
             (\(summary.first?.dateString ?? "-") to \(summary.last?.dateString ?? "-"), in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))))

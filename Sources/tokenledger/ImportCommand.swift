@@ -18,7 +18,8 @@ struct ImportCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Files to import.") var files: [String] = []
-    @Option(name: .customLong("file"), help: "A file to import (repeatable; same as the arguments).") var fileOptions: [String] = []
+    @Option(name: .customLong("file"), help: "A file to import (repeatable; same as the arguments).") var fileOptions:
+        [String] = []
     @Option(help: "jsonl or csv (default: from the file name or its first byte).") var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
@@ -47,7 +48,8 @@ struct ImportCommand: AsyncParsableCommand {
             }
             detected = guess
         }
-        return EventFileImporter(path: path, format: detected, batchSize: batchSize, decoder: EventRowDecoder(defaultSource: source))
+        return EventFileImporter(
+            path: path, format: detected, batchSize: batchSize, decoder: EventRowDecoder(defaultSource: source))
     }
 
     func run() async throws {
@@ -73,12 +75,16 @@ struct ImportCommand: AsyncParsableCommand {
         }
         errors.finish()
         if errors.total > 0 {
-            printError("\(errors.total) bad rows were not imported; the good rows were. Fix the bad rows and import the file again (good rows will not be counted twice).")
+            printError(
+                "\(errors.total) bad rows were not imported; the good rows were. Fix the bad rows and import the file again (good rows will not be counted twice)."
+            )
             throw ExitCode(1)
         }
     }
 
-    private func importFile(_ path: String, pipeline: inout RecordingPipeline, errors: inout RejectionReport) async throws {
+    private func importFile(_ path: String, pipeline: inout RecordingPipeline, errors: inout RejectionReport)
+        async throws
+    {
         let importer = try importer(for: path)
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 1
         var progress = ProgressBar(label: (path as NSString).lastPathComponent, total: size, unit: "rows")
@@ -98,7 +104,9 @@ struct ImportCommand: AsyncParsableCommand {
         let rejected = grouped(Int64(fileSummary.rejected))
         let unpriced = grouped(Int64(recorded.unpriced))
         let rate = grouped(Int64(Double(fileSummary.rows) / seconds))
-        print("\(path): \(rows) rows, \(inserted) recorded, \(duplicates) already in the ledger, \(rejected) rejected, \(unpriced) unpriced (\(rate) rows/s)")
+        print(
+            "\(path): \(rows) rows, \(inserted) recorded, \(duplicates) already in the ledger, \(rejected) rejected, \(unpriced) unpriced (\(rate) rows/s)"
+        )
     }
 }
 

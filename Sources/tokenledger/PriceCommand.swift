@@ -24,7 +24,8 @@ struct PriceCommand: AsyncParsableCommand {
     @Option(help: "Uncached text input tokens.") var input: Int64 = 0
     @Option(name: .customLong("cache-read"), help: "Tokens read from the prompt cache.") var cacheRead: Int64 = 0
     @Option(name: .customLong("cache-write"), help: "Tokens written to the cache (5-minute).") var cacheWrite: Int64 = 0
-    @Option(name: .customLong("cache-write-1h"), help: "Tokens written to the cache (1-hour).") var cacheWrite1h: Int64 = 0
+    @Option(name: .customLong("cache-write-1h"), help: "Tokens written to the cache (1-hour).") var cacheWrite1h:
+        Int64 = 0
     @Option(help: "Visible output tokens (excluding reasoning and audio).") var output: Int64 = 0
     @Option(help: "Reasoning tokens.") var reasoning: Int64 = 0
     @Option(name: .customLong("audio-input"), help: "Audio input tokens.") var audioInput: Int64 = 0
@@ -41,10 +42,15 @@ struct PriceCommand: AsyncParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func validate() throws {
-        let counts = [input, cacheRead, cacheWrite, cacheWrite1h, output, reasoning, audioInput, audioOutput, imageInput, imageOutput, embedding]
+        let counts = [
+            input, cacheRead, cacheWrite, cacheWrite1h, output, reasoning, audioInput, audioOutput, imageInput,
+            imageOutput, embedding,
+        ]
         if counts.contains(where: { $0 < 0 }) { throw ValidationError("Token counts must not be negative.") }
         if batch, serviceTier != nil { throw ValidationError("Use either --batch or --service-tier, not both.") }
-        if model == nil, usageJSON == nil { throw ValidationError("Missing --model (or a --usage-json response that names its model).") }
+        if model == nil, usageJSON == nil {
+            throw ValidationError("Missing --model (or a --usage-json response that names its model).")
+        }
     }
 
     func run() async throws {
@@ -91,16 +97,24 @@ struct PriceCommand: AsyncParsableCommand {
         case .json, .csv:
             print(breakdown.json(provider: provider, model: modelName, serviceTier: tier, at: timestamp).serialized())
         case .table:
-            var table = TextTable(columns: ["kind", "quantity", "price (USD)", "per", "cost (USD)"], rightAligned: [1, 2, 4])
+            var table = TextTable(
+                columns: ["kind", "quantity", "price (USD)", "per", "cost (USD)"], rightAligned: [1, 2, 4])
             for line in breakdown.lines {
-                table.append([line.kind, grouped(line.quantity), line.unitPrice.dollarString, line.priceUnit, line.cost.decimalString])
+                table.append([
+                    line.kind, grouped(line.quantity), line.unitPrice.dollarString, line.priceUnit,
+                    line.cost.decimalString,
+                ])
             }
             table.append(["total", "", "", "", breakdown.total.decimalString])
-            print("\(provider)/\(modelName) → \(breakdown.resolvedModel), \(tier.rawValue), prices from \(breakdown.priceEffectiveFrom.dateString)")
+            print(
+                "\(provider)/\(modelName) → \(breakdown.resolvedModel), \(tier.rawValue), prices from \(breakdown.priceEffectiveFrom.dateString)"
+            )
             print(table.render())
             for note in breakdown.notes { print("note: \(note)") }
             if !breakdown.unpricedKinds.isEmpty {
-                print("unpriced: \(breakdown.unpricedKinds.joined(separator: ", ")) (no price in the catalog; total is a lower bound)")
+                print(
+                    "unpriced: \(breakdown.unpricedKinds.joined(separator: ", ")) (no price in the catalog; total is a lower bound)"
+                )
             }
         }
     }

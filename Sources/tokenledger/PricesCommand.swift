@@ -21,39 +21,51 @@ struct PricesCommand: AsyncParsableCommand {
             let catalog = try common.catalog()
             let now = Timestamp.now
             let wanted = provider.map(PriceCatalog.canonicalProvider)
-            let entries = catalog.models.filter { wanted == nil || PriceCatalog.canonicalProvider($0.provider) == wanted }
+            let entries = catalog.models.filter {
+                wanted == nil || PriceCatalog.canonicalProvider($0.provider) == wanted
+            }
             if format == .json {
                 let items: [OrderedJSON] = entries.map { entry in
                     let sheet = entry.version(at: now)?.perMillion
                     return .object([
                         ("provider", .string(entry.provider)), ("model", .string(entry.model)),
                         ("aliases", .array(entry.aliases.map(OrderedJSON.string))),
-                        ("per_million", .object(TokenKind.allCases.compactMap { kind in
-                            sheet?.tokens[kind].map { (kind.rawValue, .string($0.dollarString)) }
-                        })),
+                        (
+                            "per_million",
+                            .object(
+                                TokenKind.allCases.compactMap { kind in
+                                    sheet?.tokens[kind].map { (kind.rawValue, .string($0.dollarString)) }
+                                })
+                        ),
                         ("source", .string(entry.source)),
                     ])
                 }
                 print(OrderedJSON.array(items).serialized(pretty: true))
                 return
             }
-            var table = TextTable(columns: ["provider", "model", "input", "cache read", "cache write", "output", "since"], rightAligned: [2, 3, 4, 5])
+            var table = TextTable(
+                columns: ["provider", "model", "input", "cache read", "cache write", "output", "since"],
+                rightAligned: [2, 3, 4, 5])
             for entry in entries {
                 let version = entry.version(at: now)
                 let sheet = version?.perMillion.tokens ?? [:]
                 func cell(_ kind: TokenKind) -> String { sheet[kind].map { "$" + $0.dollarString } ?? "" }
                 table.append([
-                    entry.provider, entry.model, sheet[.embedding] != nil && sheet[.input] == nil ? cell(.embedding) : cell(.input),
+                    entry.provider, entry.model,
+                    sheet[.embedding] != nil && sheet[.input] == nil ? cell(.embedding) : cell(.input),
                     cell(.cacheRead), cell(.cacheWrite), cell(.output), version?.effectiveFrom.dateString ?? "not yet",
                 ])
             }
             print(table.render())
-            print("\(entries.count) models; prices in USD per million tokens. `tokenledger prices show MODEL` for details.")
+            print(
+                "\(entries.count) models; prices in USD per million tokens. `tokenledger prices show MODEL` for details."
+            )
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one model's prices, tiers, regions and history.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one model's prices, tiers, regions and history.")
         @OptionGroup var common: CommonOptions
         @Option(help: "Provider.") var provider: String
         @Argument(help: "Model name or alias.") var model: String
@@ -113,9 +125,11 @@ struct PricesCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         @Option(name: .customLong("from"), help: "litellm or genai-prices.") var source: SourceArgument
         @Argument(help: "The price map file.") var file: String
-        @Option(help: "Where to write the updated price file (default: --prices, or prices.local.json).") var output: String?
+        @Option(help: "Where to write the updated price file (default: --prices, or prices.local.json).") var output:
+            String?
         @Option(help: "When the new prices take effect (default: today).") var effective: String?
-        @Flag(name: .customLong("add-new"), help: "Also add models the catalog does not have, for providers it knows.") var addNew = false
+        @Flag(name: .customLong("add-new"), help: "Also add models the catalog does not have, for providers it knows.")
+        var addNew = false
         @Flag(name: .customLong("dry-run"), help: "Report the changes without writing.") var dryRun = false
         @Option(help: "table or json.") var format: OutputFormat = .table
 
@@ -125,7 +139,9 @@ struct PricesCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("Cannot read '\(file)'.") }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("Cannot read '\(file)'.")
+            }
             let format: CommunityPriceFormat = source == .litellm ? .litellm : .genaiPrices
             let imported: [ImportedPrice]
             do {
@@ -140,25 +156,39 @@ struct PricesCommand: AsyncParsableCommand {
             if let existing = FileManager.default.contents(atPath: target) {
                 user = try PriceCatalog(json: existing, origin: target)
             }
-            let effectiveFrom = try effective.map { try Timestamp.argument($0, option: "--effective") } ?? Timestamp.now.startOfDay
+            let effectiveFrom =
+                try effective.map { try Timestamp.argument($0, option: "--effective") } ?? Timestamp.now.startOfDay
             let result = PriceImport(
-                imported: imported, shipped: try BundledCatalog.load(), user: user, effective: effectiveFrom, addNew: addNew,
+                imported: imported, shipped: try BundledCatalog.load(), user: user, effective: effectiveFrom,
+                addNew: addNew,
                 source: "\(format.rawValue) \((file as NSString).lastPathComponent)")
             if self.format == .json {
                 let changes: [OrderedJSON] = result.changed.map { change in
                     .object([
                         ("provider", .string(change.provider)), ("model", .string(change.model)),
-                        ("changes", .object(change.differences.sorted { $0.key.rawValue < $1.key.rawValue }.map { kind, pair in
-                            (kind.rawValue, .object([("old", .optional(pair.old?.dollarString)), ("new", .string(pair.new.dollarString))]))
-                        })),
+                        (
+                            "changes",
+                            .object(
+                                change.differences.sorted { $0.key.rawValue < $1.key.rawValue }.map { kind, pair in
+                                    (
+                                        kind.rawValue,
+                                        .object([
+                                            ("old", .optional(pair.old?.dollarString)),
+                                            ("new", .string(pair.new.dollarString)),
+                                        ])
+                                    )
+                                })
+                        ),
                     ])
                 }
-                print(OrderedJSON.object([
-                    ("read", .integer(Int64(imported.count))), ("changed", .array(changes)),
-                    ("added", .array(result.new.map { .string("\($0.provider)/\($0.model)") })),
-                    ("unchanged", .integer(Int64(result.unchanged))), ("kept_overrides", .array(result.keptOverrides.map(OrderedJSON.string))),
-                    ("output", dryRun ? .null : .string(target)),
-                ]).serialized(pretty: true))
+                print(
+                    OrderedJSON.object([
+                        ("read", .integer(Int64(imported.count))), ("changed", .array(changes)),
+                        ("added", .array(result.new.map { .string("\($0.provider)/\($0.model)") })),
+                        ("unchanged", .integer(Int64(result.unchanged))),
+                        ("kept_overrides", .array(result.keptOverrides.map(OrderedJSON.string))),
+                        ("output", dryRun ? .null : .string(target)),
+                    ]).serialized(pretty: true))
             } else {
                 print("Read \(imported.count) prices from \(file) (\(format.rawValue)).")
                 for change in result.changed {
@@ -169,7 +199,9 @@ struct PricesCommand: AsyncParsableCommand {
                 }
                 for price in result.new { print("  added    \(price.provider)/\(price.model)") }
                 for name in result.keptOverrides { print("  kept     \(name) (your price file overrides it)") }
-                print("\(result.changed.count) changed, \(result.new.count) added, \(result.unchanged) unchanged, \(result.keptOverrides.count) overrides kept.")
+                print(
+                    "\(result.changed.count) changed, \(result.new.count) added, \(result.unchanged) unchanged, \(result.keptOverrides.count) overrides kept."
+                )
             }
             guard !dryRun else { return }
             guard !result.changed.isEmpty || !result.new.isEmpty else { return }
@@ -180,7 +212,9 @@ struct PricesCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             try result.userCatalog.jsonData().write(to: URL(fileURLWithPath: target), options: .atomic)
-            if self.format != .json { print("Wrote \(target). Use it with --prices \(target) (or prices.file in tokenledger.yaml).") }
+            if self.format != .json {
+                print("Wrote \(target). Use it with --prices \(target) (or prices.file in tokenledger.yaml).")
+            }
         }
     }
 }

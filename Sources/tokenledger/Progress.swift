@@ -29,8 +29,9 @@ struct ProgressBar {
         let rate = elapsed > 0 ? Double(items) / elapsed : 0
         let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%%  %@ %@  %@/s  ETA %@ ", label, bar, fraction * 100, grouped(items), unit,
-                          grouped(Int64(rate)), Self.duration(eta))
+        let line = String(
+            format: "\r%@ %@ %3.0f%%  %@ %@  %@/s  ETA %@ ", label, bar, fraction * 100, grouped(items), unit,
+            grouped(Int64(rate)), Self.duration(eta))
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -22,7 +22,8 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated dimensions to group by, e.g. team,model.") var by: String?
     @Option(help: "hour, day or month.") var granularity: GranularityArgument?
     @Option(help: "Keep the N most expensive groups; the rest become one (other) row.") var top: Int?
-    @Option(name: .customLong("where"), help: "Filter, e.g. team=search (repeatable). An empty value means unallocated.")
+    @Option(
+        name: .customLong("where"), help: "Filter, e.g. team=search (repeatable). An empty value means unallocated.")
     var filters: [String] = []
     @Option(help: "table, csv or json.") var format: OutputFormat = .table
 
@@ -34,7 +35,8 @@ struct ReportCommand: AsyncParsableCommand {
     func query() throws -> ReportQuery {
         let (start, end) = try range()
         var dimensions: [ReportDimension] = []
-        for name in (by ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+        for name in (by ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+        where !name.isEmpty {
             guard let dimension = ReportDimension(name: name) else {
                 let known = ReportDimension.allNamed.map(\.name).joined(separator: ", ")
                 throw ValidationError("--by: unknown dimension '\(name)'. Known: \(known), tag:KEY.")
@@ -49,7 +51,9 @@ struct ReportCommand: AsyncParsableCommand {
             }
             filterMap[dimension] = String(parts[1])
         }
-        return ReportQuery(from: start, to: end, groupBy: dimensions, granularity: granularity.map { Granularity(rawValue: $0.rawValue)! }, top: top, filters: filterMap)
+        return ReportQuery(
+            from: start, to: end, groupBy: dimensions,
+            granularity: granularity.map { Granularity(rawValue: $0.rawValue)! }, top: top, filters: filterMap)
     }
 
     func range() throws -> (Timestamp, Timestamp) {

@@ -7,7 +7,10 @@ enum ReportTable {
         var columns = query.groupBy.map(\.name)
         if query.granularity != nil { columns.append("period") }
         let first = columns.count
-        columns += ["requests", "cost (USD)", "share", "$/request", "$/1K tok", "tokens", "cached", "reasoning", "waste", "users", "sessions"]
+        columns += [
+            "requests", "cost (USD)", "share", "$/request", "$/1K tok", "tokens", "cached", "reasoning", "waste",
+            "users", "sessions",
+        ]
         var table = TextTable(columns: columns, rightAligned: Set(first..<columns.count))
         func cells(_ metrics: ReportMetrics) -> [String] {
             let total = report.totals.cost.picodollars
@@ -32,9 +35,11 @@ enum ReportTable {
         if first > 0 { totalLine[0] = "TOTAL" }
         table.append(totalLine + cells(report.totals))
         var output = table.render()
-        output += "\n\(report.query.from.iso8601) to \(report.query.to.iso8601) (end exclusive); served from \(report.servedFrom)."
+        output +=
+            "\n\(report.query.from.iso8601) to \(report.query.to.iso8601) (end exclusive); served from \(report.servedFrom)."
         if report.totals.unpricedEvents > 0 {
-            output += "\n\(grouped(report.totals.unpricedEvents)) unpriced events (model not in the price catalog): their cost is not included. See them with `tokenledger report --by provider,model`; price them with your own file (--prices FILE)."
+            output +=
+                "\n\(grouped(report.totals.unpricedEvents)) unpriced events (model not in the price catalog): their cost is not included. See them with `tokenledger report --by provider,model`; price them with your own file (--prices FILE)."
         }
         return output
     }
@@ -53,12 +58,15 @@ enum ReportTable {
 
     static func percent(fraction: String) -> String {
         guard let millionths = DecimalText.parse(fraction, scale: 6) else { return fraction }
-        return DecimalText.format(DecimalText.divideRoundingHalfEven(millionths, by: 1000), scale: 1, minimumFractionDigits: 1) + "%"
+        return DecimalText.format(
+            DecimalText.divideRoundingHalfEven(millionths, by: 1000), scale: 1, minimumFractionDigits: 1) + "%"
     }
 
     static func compact(_ value: Int64) -> String {
         func scaled(_ unit: Int64, _ suffix: String) -> String {
-            DecimalText.format(DecimalText.divideRoundingHalfEven(Int128(value) * 10, by: Int128(unit)), scale: 1, minimumFractionDigits: 1) + suffix
+            DecimalText.format(
+                DecimalText.divideRoundingHalfEven(Int128(value) * 10, by: Int128(unit)), scale: 1,
+                minimumFractionDigits: 1) + suffix
         }
         switch value {
         case ..<1_000: return grouped(value)

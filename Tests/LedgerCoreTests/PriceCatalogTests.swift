@@ -25,7 +25,9 @@ import Testing
         #expect(try catalog.resolve(provider: "OpenAI", model: "GPT-4o").entry.model == "gpt-4o")
         // A dated snapshot that is not listed falls back to its family by the documented rule...
         #expect(try catalog.resolve(provider: "openai", model: "gpt-4.1-mini-2030-01-01").entry.model == "gpt-4.1-mini")
-        #expect(try catalog.resolve(provider: "anthropic", model: "claude-haiku-4-5-20990101").entry.model == "claude-haiku-4-5")
+        #expect(
+            try catalog.resolve(provider: "anthropic", model: "claude-haiku-4-5-20990101").entry.model
+                == "claude-haiku-4-5")
         // ...but a snapshot priced differently is its own entry.
         #expect(try catalog.resolve(provider: "openai", model: "gpt-4o-2024-05-13").entry.model == "gpt-4o-2024-05-13")
     }
@@ -34,11 +36,18 @@ import Testing
         let bedrock = try catalog.resolve(provider: "bedrock", model: "eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
         #expect(bedrock.entry.model == "anthropic.claude-sonnet-4-5-20250929-v1:0")
         #expect(bedrock.impliedRegion == "eu")
-        #expect(try catalog.resolve(provider: "bedrock", model: "global.anthropic.claude-haiku-4-5-20251001-v1:0").impliedRegion == "global")
-        #expect(try catalog.resolve(provider: "bedrock", model: "anthropic.claude-opus-4-1-20250805-v1:0").impliedRegion == "in-region")
-        #expect(try catalog.resolve(provider: "vertex_ai", model: "claude-sonnet-4-5@20250929").entry.model == "claude-sonnet-4-5")
+        #expect(
+            try catalog.resolve(provider: "bedrock", model: "global.anthropic.claude-haiku-4-5-20251001-v1:0")
+                .impliedRegion == "global")
+        #expect(
+            try catalog.resolve(provider: "bedrock", model: "anthropic.claude-opus-4-1-20250805-v1:0").impliedRegion
+                == "in-region")
+        #expect(
+            try catalog.resolve(provider: "vertex_ai", model: "claude-sonnet-4-5@20250929").entry.model
+                == "claude-sonnet-4-5")
         #expect(try catalog.resolve(provider: "gemini", model: "models/gemini-2.5-pro").entry.provider == "google")
-        #expect(try catalog.resolve(provider: "groq", model: "openai/gpt-oss-120b").entry.model == "openai/gpt-oss-120b")
+        #expect(
+            try catalog.resolve(provider: "groq", model: "openai/gpt-oss-120b").entry.model == "openai/gpt-oss-120b")
     }
 
     @Test func unknownModelsAreNeverGuessed() {
@@ -73,15 +82,28 @@ import Testing
 
     @Test func badCatalogFilesNameTheProblem() {
         let cases: [(String, String)] = [
-            (#"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"2025-01-01","per_million":{"input":"abc"}}]}]}"#, "not a price"),
-            (#"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"soon","per_million":{"input":"1"}}]}]}"#, "not a date"),
-            (#"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"2025-01-01","per_million":{"inptu":"1"}}]}]}"#, "unknown price 'inptu'"),
+            (
+                #"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"2025-01-01","per_million":{"input":"abc"}}]}]}"#,
+                "not a price"
+            ),
+            (
+                #"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"soon","per_million":{"input":"1"}}]}]}"#,
+                "not a date"
+            ),
+            (
+                #"{"models":[{"provider":"x","model":"m","prices":[{"effective_from":"2025-01-01","per_million":{"inptu":"1"}}]}]}"#,
+                "unknown price 'inptu'"
+            ),
             (#"{"models":[{"provider":"x","prices":[]}]}"#, "missing field 'model'"),
             (#"{"models":[ "#, "not valid JSON"),
         ]
         for (text, expected) in cases {
-            let error = #expect(throws: CatalogFileError.self) { try PriceCatalog(json: Data(text.utf8), origin: "bad.json") }
-            #expect(error?.description.contains(expected) == true, "\(String(describing: error)) should mention \(expected)")
+            let error = #expect(throws: CatalogFileError.self) {
+                try PriceCatalog(json: Data(text.utf8), origin: "bad.json")
+            }
+            #expect(
+                error?.description.contains(expected) == true, "\(String(describing: error)) should mention \(expected)"
+            )
             #expect(error?.description.hasPrefix("bad.json") == true)
         }
     }

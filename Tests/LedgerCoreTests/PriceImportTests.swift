@@ -29,7 +29,8 @@ import Testing
         let prices = try CommunityPriceFormat.litellm.parse(Data(Self.litellm.utf8), origin: "map.json")
         let byName = Dictionary(uniqueKeysWithValues: prices.map { ("\($0.provider)/\($0.model)", $0) })
         #expect(byName["openai/gpt-4o"]?.perMillion.tokens[.output] == UnitPrice(dollars: "12"))
-        #expect(byName["openai/gpt-4o"]?.serviceTiers["batch"]?.perMillion?.tokens[.input] == UnitPrice(dollars: "1.25"))
+        #expect(
+            byName["openai/gpt-4o"]?.serviceTiers["batch"]?.perMillion?.tokens[.input] == UnitPrice(dollars: "1.25"))
         #expect(byName["google/gemini-9-flash"]?.contextTiers.first?.abovePromptTokens == 200_000)
         #expect(byName["openai/text-embedding-3-small"]?.perMillion.tokens == [.embedding: UnitPrice(dollars: "0.03")!])
         #expect(byName["azure/gpt-4o"] == nil, "regional variants are not separate models")
@@ -43,7 +44,8 @@ import Testing
                 #"{"models":[{"provider":"anthropic","model":"claude-sonnet-4-5","source":"our contract","prices":[{"effective_from":"2025-01-01","per_million":{"input":"2.00","output":"10.00"}}]}]}"#
                     .utf8))
         let effective = Timestamp(parsing: "2026-12-01")!
-        let result = PriceImport(imported: prices, shipped: shipped, user: user, effective: effective, addNew: false, source: "litellm test")
+        let result = PriceImport(
+            imported: prices, shipped: shipped, user: user, effective: effective, addNew: false, source: "litellm test")
         #expect(result.changed.map(\.model).sorted() == ["gpt-4o", "text-embedding-3-small"])
         #expect(result.keptOverrides == ["anthropic/claude-sonnet-4-5"])
         #expect(result.new.isEmpty)
@@ -52,17 +54,23 @@ import Testing
         var rater = Rater(catalog: merged)
         func output(at date: String) throws -> String {
             try rater.breakdown(
-                UsageEvent(id: "x", timestamp: Timestamp(parsing: date)!, provider: "openai", model: "gpt-4o", tokens: TokenCounts(output: 1_000_000))
+                UsageEvent(
+                    id: "x", timestamp: Timestamp(parsing: date)!, provider: "openai", model: "gpt-4o",
+                    tokens: TokenCounts(output: 1_000_000))
             ).total.decimalString
         }
         #expect(try output(at: "2026-11-30") == "10.00")
         #expect(try output(at: "2026-12-01") == "12.00")
-        #expect(try rater.breakdown(
-            UsageEvent(id: "y", timestamp: effective, provider: "anthropic", model: "claude-sonnet-4-5", tokens: TokenCounts(input: 1_000_000))
-        ).total.decimalString == "2.00", "the user's contract price is untouched")
+        #expect(
+            try rater.breakdown(
+                UsageEvent(
+                    id: "y", timestamp: effective, provider: "anthropic", model: "claude-sonnet-4-5",
+                    tokens: TokenCounts(input: 1_000_000))
+            ).total.decimalString == "2.00", "the user's contract price is untouched")
         #expect(CatalogValidator.issues(in: result.userCatalog).filter { $0.severity == .error }.isEmpty)
 
-        let withNew = PriceImport(imported: prices, shipped: shipped, user: user, effective: effective, addNew: true, source: "litellm test")
+        let withNew = PriceImport(
+            imported: prices, shipped: shipped, user: user, effective: effective, addNew: true, source: "litellm test")
         #expect(withNew.new.map(\.model) == ["gemini-9-flash"])
     }
 
@@ -79,12 +87,16 @@ import Testing
             """
         let prices = try CommunityPriceFormat.genaiPrices.parse(Data(export.utf8), origin: "g.json")
         #expect(prices.filter { $0.model == "o3" }.count == 2)
-        #expect(!prices.contains { $0.model == "deepseek-chat" }, "time-of-day prices are not guessed into a base price")
+        #expect(
+            !prices.contains { $0.model == "deepseek-chat" }, "time-of-day prices are not guessed into a base price")
         let result = PriceImport(
-            imported: prices, shipped: shipped, user: PriceCatalog(models: []), effective: Timestamp(parsing: "2026-11-23")!, addNew: false,
+            imported: prices, shipped: shipped, user: PriceCatalog(models: []),
+            effective: Timestamp(parsing: "2026-11-23")!, addNew: false,
             source: "genai")
         #expect(result.changed.isEmpty, "\(result.changed)")
         #expect(result.unchanged == 2)
-        #expect(throws: CatalogFileError.self) { try CommunityPriceFormat.genaiPrices.parse(Data("[1]".utf8), origin: "g.json") }
+        #expect(throws: CatalogFileError.self) {
+            try CommunityPriceFormat.genaiPrices.parse(Data("[1]".utf8), origin: "g.json")
+        }
     }
 }

@@ -39,7 +39,10 @@ import Testing
             {"prompt_tokens":1000,"completion_tokens":500,"prompt_tokens_details":{"cached_tokens":100,"audio_tokens":300,"cache_write_tokens":50},
              "completion_tokens_details":{"audio_tokens":400}}
             """, provider: "openai")
-        #expect(result.tokens == TokenCounts(input: 550, cacheRead: 100, cacheWrite: 50, output: 100, audioInput: 300, audioOutput: 400))
+        #expect(
+            result.tokens
+                == TokenCounts(
+                    input: 550, cacheRead: 100, cacheWrite: 50, output: 100, audioInput: 300, audioOutput: 400))
     }
 
     @Test func openAIResponsesUsage() throws {
@@ -74,11 +77,15 @@ import Testing
             """, provider: "anthropic")
         #expect(result.shape == .anthropic)
         #expect(result.model == "claude-sonnet-4-5-20250929")
-        #expect(result.tokens == TokenCounts(input: 25, cacheRead: 9000, cacheWrite: 500, cacheWrite1h: 1000, output: 250, reasoning: 150))
+        #expect(
+            result.tokens
+                == TokenCounts(
+                    input: 25, cacheRead: 9000, cacheWrite: 500, cacheWrite1h: 1000, output: 250, reasoning: 150))
     }
 
     @Test func anthropicWithoutLifetimeSplitCountsWritesAsFiveMinute() throws {
-        let result = try normalise(#"{"input_tokens":10,"output_tokens":5,"cache_creation_input_tokens":70}"#, provider: "anthropic")
+        let result = try normalise(
+            #"{"input_tokens":10,"output_tokens":5,"cache_creation_input_tokens":70}"#, provider: "anthropic")
         #expect(result.tokens == TokenCounts(input: 10, cacheWrite: 70, output: 5))
     }
 
@@ -140,7 +147,9 @@ import Testing
             try normalise(#"{"prompt_tokens":-4,"completion_tokens":1}"#, provider: "openai")
         }
         #expect(error?.message.contains("prompt_tokens") == true)
-        let inconsistent = try normalise(#"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#, provider: "openai")
+        let inconsistent = try normalise(
+            #"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+            provider: "openai")
         #expect(inconsistent.tokens.input == 0)
         #expect(!inconsistent.warnings.isEmpty)
     }

@@ -11,12 +11,14 @@ import Testing
     }
 
     func quote(
-        _ provider: String, _ model: String, at: String = "2026-11-01T12:00:00Z", region: String? = nil, tier: ServiceTier = .standard,
+        _ provider: String, _ model: String, at: String = "2026-11-01T12:00:00Z", region: String? = nil,
+        tier: ServiceTier = .standard,
         tokens: TokenCounts
     ) throws -> CostBreakdown {
         var rater = Rater(catalog: catalog)
         let event = UsageEvent(
-            id: "t", timestamp: Timestamp(parsing: at)!, provider: provider, model: model, region: region, serviceTier: tier, tokens: tokens)
+            id: "t", timestamp: Timestamp(parsing: at)!, provider: provider, model: model, region: region,
+            serviceTier: tier, tokens: tokens)
         return try rater.breakdown(event)
     }
 
@@ -41,12 +43,15 @@ import Testing
         let after = try quote("openai", "o3", at: "2025-07-01T00:00:00Z", tokens: TokenCounts(input: 1_000_000))
         #expect(before.total.decimalString == "10.00")
         #expect(after.total.decimalString == "2.00")
-        #expect(throws: PricingError.self) { try quote("openai", "o3", at: "2024-01-01T00:00:00Z", tokens: TokenCounts(input: 1)) }
+        #expect(throws: PricingError.self) {
+            try quote("openai", "o3", at: "2024-01-01T00:00:00Z", tokens: TokenCounts(input: 1))
+        }
     }
 
     @Test func longContextTierPricesTheWholeRequest() throws {
         let short = try quote("anthropic", "claude-sonnet-4-5", tokens: TokenCounts(input: 200_000, output: 1_000_000))
-        let long = try quote("anthropic", "claude-sonnet-4-5", tokens: TokenCounts(input: 150_000, cacheRead: 50_001, output: 1_000_000))
+        let long = try quote(
+            "anthropic", "claude-sonnet-4-5", tokens: TokenCounts(input: 150_000, cacheRead: 50_001, output: 1_000_000))
         #expect(short.total.decimalString == "15.60")
         // Above 200k prompt tokens: $6 input, $0.60 cache read, $22.50 output.
         #expect(long.total.decimalString == "23.4300006")
@@ -54,15 +59,27 @@ import Testing
 
     @Test func regionsAndCrossRegionPrefixes() throws {
         let tokens = TokenCounts(input: 100_000)
-        #expect(try quote("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString == "0.30")
-        #expect(try quote("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString == "0.33")
-        #expect(try quote("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString == "0.33")
-        #expect(try quote("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: TokenCounts(input: 300_000)).total.decimalString == "1.98")
+        #expect(
+            try quote("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString
+                == "0.30")
+        #expect(
+            try quote("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString
+                == "0.33")
+        #expect(
+            try quote("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: tokens).total.decimalString
+                == "0.33")
+        #expect(
+            try quote("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", tokens: TokenCounts(input: 300_000))
+                .total.decimalString == "1.98")
         #expect(try quote("azure", "gpt-4o", tokens: tokens).total.decimalString == "0.25")
         #expect(try quote("azure", "gpt-4o", region: "datazone-eu", tokens: tokens).total.decimalString == "0.275")
         #expect(try quote("azure", "gpt-4o", region: "global", tokens: tokens).total.decimalString == "0.25")
-        #expect(try quote("vertex", "claude-sonnet-4-5@20250929", region: "us-east5", tokens: tokens).total.decimalString == "0.33")
-        #expect(try quote("vertex", "claude-sonnet-4-5@20250929", region: "global", tokens: tokens).total.decimalString == "0.30")
+        #expect(
+            try quote("vertex", "claude-sonnet-4-5@20250929", region: "us-east5", tokens: tokens).total.decimalString
+                == "0.33")
+        #expect(
+            try quote("vertex", "claude-sonnet-4-5@20250929", region: "global", tokens: tokens).total.decimalString
+                == "0.30")
     }
 
     @Test func batchFlexAndPriorityTiers() throws {
@@ -76,12 +93,24 @@ import Testing
 
     @Test func deepSeekOffPeakWindowCrossesMidnight() throws {
         let tokens = TokenCounts(input: 1_000_000)
-        #expect(try quote("deepseek", "deepseek-chat", at: "2025-03-02T12:00:00Z", tokens: tokens).total.decimalString == "0.27")
-        #expect(try quote("deepseek", "deepseek-chat", at: "2025-03-02T16:30:00Z", tokens: tokens).total.decimalString == "0.135")
-        #expect(try quote("deepseek", "deepseek-chat", at: "2025-03-03T00:29:59Z", tokens: tokens).total.decimalString == "0.135")
-        #expect(try quote("deepseek", "deepseek-chat", at: "2025-03-03T00:30:00Z", tokens: tokens).total.decimalString == "0.27")
-        #expect(try quote("deepseek", "deepseek-reasoner", at: "2025-03-02T20:00:00Z", tokens: tokens).total.decimalString == "0.1375")
-        #expect(try quote("deepseek", "deepseek-chat", at: "2025-10-02T20:00:00Z", tokens: tokens).total.decimalString == "0.28")
+        #expect(
+            try quote("deepseek", "deepseek-chat", at: "2025-03-02T12:00:00Z", tokens: tokens).total.decimalString
+                == "0.27")
+        #expect(
+            try quote("deepseek", "deepseek-chat", at: "2025-03-02T16:30:00Z", tokens: tokens).total.decimalString
+                == "0.135")
+        #expect(
+            try quote("deepseek", "deepseek-chat", at: "2025-03-03T00:29:59Z", tokens: tokens).total.decimalString
+                == "0.135")
+        #expect(
+            try quote("deepseek", "deepseek-chat", at: "2025-03-03T00:30:00Z", tokens: tokens).total.decimalString
+                == "0.27")
+        #expect(
+            try quote("deepseek", "deepseek-reasoner", at: "2025-03-02T20:00:00Z", tokens: tokens).total.decimalString
+                == "0.1375")
+        #expect(
+            try quote("deepseek", "deepseek-chat", at: "2025-10-02T20:00:00Z", tokens: tokens).total.decimalString
+                == "0.28")
     }
 
     @Test func kindsWithoutAPriceLeaveTheEventUnpriced() throws {
@@ -98,7 +127,9 @@ import Testing
     @Test func unknownModelsAreKeptUnpricedNotZeroedSilently() {
         var rater = Rater(catalog: catalog)
         let rated = rater.rate(
-            UsageEvent(id: "u", timestamp: Timestamp(parsing: "2026-01-01")!, provider: "openai", model: "ft:gpt-4.1-mini:acme:x", tokens: TokenCounts(input: 10)))
+            UsageEvent(
+                id: "u", timestamp: Timestamp(parsing: "2026-01-01")!, provider: "openai",
+                model: "ft:gpt-4.1-mini:acme:x", tokens: TokenCounts(input: 10)))
         #expect(!rated.priced)
         #expect(rated.resolvedModel == nil)
     }
@@ -114,25 +145,36 @@ import Testing
                 """.utf8))
         var rater = Rater(catalog: catalog.overlaid(with: user))
         let at = Timestamp(parsing: "2026-02-01")!
-        let gpu = try rater.breakdown(UsageEvent(id: "g", timestamp: at, provider: "self-hosted", model: "nvidia-h100", resources: ResourceUsage(gpuSeconds: 5_400)))
+        let gpu = try rater.breakdown(
+            UsageEvent(
+                id: "g", timestamp: at, provider: "self-hosted", model: "nvidia-h100",
+                resources: ResourceUsage(gpuSeconds: 5_400)))
         #expect(gpu.total.decimalString == "3.60")
         // 100 GB held for a 730-hour month at $0.25/GB-month.
         let storage = try rater.breakdown(
-            UsageEvent(id: "s", timestamp: at, provider: "self-hosted", model: "vector-store", resources: ResourceUsage(storageByteHours: 100_000_000_000 * 730)))
+            UsageEvent(
+                id: "s", timestamp: at, provider: "self-hosted", model: "vector-store",
+                resources: ResourceUsage(storageByteHours: 100_000_000_000 * 730)))
         #expect(storage.total.decimalString == "25.00")
-        let discounted = try rater.breakdown(UsageEvent(id: "d", timestamp: at, provider: "openai", model: "gpt-4o", tokens: TokenCounts(input: 1_000_000)))
+        let discounted = try rater.breakdown(
+            UsageEvent(
+                id: "d", timestamp: at, provider: "openai", model: "gpt-4o", tokens: TokenCounts(input: 1_000_000)))
         #expect(discounted.total.decimalString == "2.00")
         let beforeDiscount = try rater.breakdown(
-            UsageEvent(id: "d", timestamp: Timestamp(parsing: "2025-12-31")!, provider: "openai", model: "gpt-4o", tokens: TokenCounts(input: 1_000_000)))
+            UsageEvent(
+                id: "d", timestamp: Timestamp(parsing: "2025-12-31")!, provider: "openai", model: "gpt-4o",
+                tokens: TokenCounts(input: 1_000_000)))
         #expect(beforeDiscount.total.decimalString == "2.50")
     }
 
     @Test func upperBoundEstimateUsesTheModelOutputLimit() throws {
         var rater = Rater(catalog: catalog)
         let at = Timestamp(parsing: "2026-02-01")!
-        let explicit = try rater.estimateUpperBound(provider: "openai", model: "gpt-4o", promptTokens: 1_000, maximumOutputTokens: 100, at: at)
+        let explicit = try rater.estimateUpperBound(
+            provider: "openai", model: "gpt-4o", promptTokens: 1_000, maximumOutputTokens: 100, at: at)
         #expect(explicit.decimalString == "0.0035")
-        let implicit = try rater.estimateUpperBound(provider: "openai", model: "gpt-4o", promptTokens: 1_000, maximumOutputTokens: nil, at: at)
+        let implicit = try rater.estimateUpperBound(
+            provider: "openai", model: "gpt-4o", promptTokens: 1_000, maximumOutputTokens: nil, at: at)
         #expect(implicit.decimalString == "0.16634", "16,384 output tokens at $10/M plus the prompt")
     }
 
@@ -141,20 +183,25 @@ import Testing
         var events: [UsageEvent] = []
         let models: [(String, String)] = [
             ("openai", "gpt-5"), ("openai", "gpt-4o-2024-08-06"), ("openai", "o3"), ("anthropic", "claude-sonnet-4-5"),
-            ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"), ("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
-            ("google", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"), ("azure", "gpt-4o"), ("openai", "gpt-realtime"),
+            ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            ("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+            ("google", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"), ("azure", "gpt-4o"),
+            ("openai", "gpt-realtime"),
             ("openai", "unknown-model"), ("openai", "text-embedding-3-small"),
         ]
         for index in 0..<600 {
             let (provider, model) = models[index % models.count]
             let at = Timestamp(parsing: "2025-01-01")!.adding(seconds: Int64(index) * 97_003)
             let tokens = TokenCounts(
-                input: Int64(index * 977 % 260_000), cacheRead: Int64(index * 31 % 5_000), cacheWrite: Int64(index % 3) * 100,
-                cacheWrite1h: Int64(index % 5) * 10, output: Int64(index * 13 % 9_000), reasoning: Int64(index % 7) * 50,
+                input: Int64(index * 977 % 260_000), cacheRead: Int64(index * 31 % 5_000),
+                cacheWrite: Int64(index % 3) * 100,
+                cacheWrite1h: Int64(index % 5) * 10, output: Int64(index * 13 % 9_000),
+                reasoning: Int64(index % 7) * 50,
                 audioInput: index % 10 == 9 ? 30 : 0, embedding: index % 4 == 0 ? 12 : 0)
             events.append(
                 UsageEvent(
-                    id: "e\(index)", timestamp: at, provider: provider, model: model, region: index % 6 == 0 ? "eu" : nil,
+                    id: "e\(index)", timestamp: at, provider: provider, model: model,
+                    region: index % 6 == 0 ? "eu" : nil,
                     serviceTier: ServiceTier.allCases[index % 4], tokens: tokens))
         }
         var fast = Rater(catalog: catalog)
@@ -173,7 +220,9 @@ import Testing
     @Test func ratingIsAPureFunction() throws {
         var first = Rater(catalog: catalog)
         var second = Rater(catalog: catalog)
-        let event = UsageEvent(id: "p", timestamp: Timestamp(parsing: "2026-03-01")!, provider: "google", model: "gemini-2.5-pro", tokens: TokenCounts(input: 300_000, output: 10))
+        let event = UsageEvent(
+            id: "p", timestamp: Timestamp(parsing: "2026-03-01")!, provider: "google", model: "gemini-2.5-pro",
+            tokens: TokenCounts(input: 300_000, output: 10))
         #expect(first.rate(event) == second.rate(event))
         #expect(first.rate(event) == first.rate(event))
     }

@@ -12,7 +12,10 @@ import Testing
     }
 
     @Test func rejectsImpossibleDates() {
-        for text in ["2026-13-01T00:00:00Z", "2026-02-29", "2026-02-30T00:00:00Z", "2026-03-02T25:00:00Z", "yesterday", "2026-03-02T14:00:00"] {
+        for text in [
+            "2026-13-01T00:00:00Z", "2026-02-29", "2026-02-30T00:00:00Z", "2026-03-02T25:00:00Z", "yesterday",
+            "2026-03-02T14:00:00",
+        ] {
             #expect(Timestamp(parsing: text) == nil, "\(text)")
         }
         #expect(Timestamp(parsing: "2024-02-29") != nil)

@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct EventFileImporterTests {
     func write(_ text: String, suffix: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tl-\(UUID().uuidString).\(suffix)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tl-\(UUID().uuidString).\(suffix)")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -151,7 +152,8 @@ import Testing
         #expect(first == second)
         #expect(first.count > 5_500 && first.count < 7_500)
         #expect(Set(first.map(\.id)).count == first.count)
-        #expect(first.allSatisfy { $0.timestamp < configuration.end && $0.timestamp >= Timestamp(parsing: "2026-08-25")! })
+        #expect(
+            first.allSatisfy { $0.timestamp < configuration.end && $0.timestamp >= Timestamp(parsing: "2026-08-25")! })
         #expect(Set(first.compactMap(\.attribution.team)).count == 10)
         #expect(Set(first.compactMap(\.attribution.customer)).count >= 20)
         #expect(Set(first.map(\.provider)).count >= 7)

@@ -10,7 +10,8 @@ struct TemporaryLedger {
     let ledger: SQLiteLedger
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenledger-tests-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tokenledger-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         ledger = try SQLiteLedger(path: directory.appendingPathComponent("ledger.sqlite").path)
     }
@@ -28,22 +29,30 @@ struct TemporaryLedger {
         return events.map { rater.rate($0) }
     }
 
-    func event(_ id: String, _ at: String, team: String?, model: String = "gpt-4o", input: Int64 = 1_000, outcome: Outcome = .ok,
-               user: String? = nil, session: String? = nil, region: String? = nil) -> UsageEvent {
+    func event(
+        _ id: String, _ at: String, team: String?, model: String = "gpt-4o", input: Int64 = 1_000,
+        outcome: Outcome = .ok,
+        user: String? = nil, session: String? = nil, region: String? = nil
+    ) -> UsageEvent {
         UsageEvent(
-            id: id, timestamp: Timestamp(parsing: at)!, provider: "openai", model: model, region: region, tokens: TokenCounts(input: input, output: 100),
-            outcome: outcome, latencyMilliseconds: 100, attribution: Attribution(team: team, user: user, session: session))
+            id: id, timestamp: Timestamp(parsing: at)!, provider: "openai", model: model, region: region,
+            tokens: TokenCounts(input: input, output: 100),
+            outcome: outcome, latencyMilliseconds: 100,
+            attribution: Attribution(team: team, user: user, session: session))
     }
 
     @Test func recordingTheSameEventTwiceCountsOnce() async throws {
         let temporary = try TemporaryLedger()
         defer { temporary.remove() }
-        let events = rated([event("a", "2026-10-01T10:00:00Z", team: "x"), event("b", "2026-10-01T11:00:00Z", team: "y")])
+        let events = rated([
+            event("a", "2026-10-01T10:00:00Z", team: "x"), event("b", "2026-10-01T11:00:00Z", team: "y"),
+        ])
         let first = try await temporary.ledger.record(events)
         #expect(first == RecordSummary(inserted: 2, duplicates: 0))
         let second = try await temporary.ledger.record(events + rated([event("c", "2026-10-02T11:00:00Z", team: "y")]))
         #expect(second == RecordSummary(inserted: 1, duplicates: 2))
-        let report = try await temporary.ledger.report(ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!))
+        let report = try await temporary.ledger.report(
+            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!))
         #expect(report.totals.requests == 3)
         let statistics = try await temporary.ledger.statistics()
         #expect(statistics.events == 3)
@@ -59,7 +68,8 @@ struct TemporaryLedger {
             try await temporary.ledger.record(rated([event("ok", "2026-10-01T09:00:00Z", team: "x"), bad]))
         }
         #expect(try await temporary.ledger.statistics().events == 0)
-        let report = try await temporary.ledger.report(ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!))
+        let report = try await temporary.ledger.report(
+            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!))
         #expect(report.totals.requests == 0, "rollups roll back with the events")
     }
 
@@ -71,10 +81,13 @@ struct TemporaryLedger {
         let models = ["gpt-4o", "gpt-4.1-mini", "o3", "unknown-model-x"]
         for index in 0..<600 {
             let hour = index % 72
-            let at = Timestamp(parsing: "2026-10-30T00:00:00Z")!.adding(seconds: Int64(hour) * 3_600 + Int64(index % 60) * 7)
+            let at = Timestamp(parsing: "2026-10-30T00:00:00Z")!.adding(
+                seconds: Int64(hour) * 3_600 + Int64(index % 60) * 7)
             var item = event(
-                "e\(index)", at.iso8601, team: teams[index % 3], model: models[index % 4], input: Int64(index * 37 % 5_000),
-                outcome: index % 17 == 0 ? .error : (index % 23 == 0 ? .retried : .ok), user: "u\(index % 9)", session: "s\(index % 40)",
+                "e\(index)", at.iso8601, team: teams[index % 3], model: models[index % 4],
+                input: Int64(index * 37 % 5_000),
+                outcome: index % 17 == 0 ? .error : (index % 23 == 0 ? .retried : .ok), user: "u\(index % 9)",
+                session: "s\(index % 40)",
                 region: index % 2 == 0 ? "eu" : "us")
             item.tokens.cacheRead = Int64(index % 11) * 100
             events.append(item)
@@ -82,16 +95,20 @@ struct TemporaryLedger {
         _ = try await temporary.ledger.record(rated(events))
         let from = Timestamp(parsing: "2026-10-30")!
         let to = Timestamp(parsing: "2026-11-02")!
-        let day = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model]))
+        let day = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model]))
         #expect(day.servedFrom == "rollup_day")
         // `region` is not in the rollups, so this one reads the raw events.
-        let raw = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model, .region]))
+        let raw = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, groupBy: [.attribution(.team), .model, .region]))
         #expect(raw.servedFrom == "events")
-        let hourly = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .hour))
+        let hourly = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .hour))
         #expect(hourly.servedFrom == "rollup_hour")
         let actor = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.user)]))
         #expect(actor.servedFrom == "rollup_day_actor")
-        let unaligned = try await temporary.ledger.report(ReportQuery(from: from.adding(seconds: 1), to: to, groupBy: [.attribution(.team)]))
+        let unaligned = try await temporary.ledger.report(
+            ReportQuery(from: from.adding(seconds: 1), to: to, groupBy: [.attribution(.team)]))
         #expect(unaligned.servedFrom == "events")
 
         let expectedCost = rated(events).reduce(Cost.zero) { $0 + $1.cost }
@@ -101,7 +118,9 @@ struct TemporaryLedger {
             #expect(report.totals.users == 9)
             #expect(report.totals.sessions == 40)
             #expect(report.totals.unpricedEvents == 150)
-            #expect(report.rows.reduce(Cost.zero) { $0 + $1.metrics.cost } == report.totals.cost, "rows reconcile with totals")
+            #expect(
+                report.rows.reduce(Cost.zero) { $0 + $1.metrics.cost } == report.totals.cost,
+                "rows reconcile with totals")
             #expect(report.rows.reduce(Int64(0)) { $0 + $1.metrics.requests } == 600)
         }
         // The same groups from the rollup and from the raw events.
@@ -123,18 +142,24 @@ struct TemporaryLedger {
         defer { temporary.remove() }
         var events: [UsageEvent] = []
         for index in 0..<90 {
-            events.append(event("f\(index)", "2026-0\(index % 3 + 7)-1\(index % 9)T12:00:00Z", team: ["a", "b", "c", "d"][index % 4], input: Int64(1_000 * (index % 4 + 1))))
+            events.append(
+                event(
+                    "f\(index)", "2026-0\(index % 3 + 7)-1\(index % 9)T12:00:00Z",
+                    team: ["a", "b", "c", "d"][index % 4], input: Int64(1_000 * (index % 4 + 1))))
         }
         _ = try await temporary.ledger.record(rated(events))
         let from = Timestamp(parsing: "2026-07-01")!
         let to = Timestamp(parsing: "2026-10-01")!
-        let monthly = try await temporary.ledger.report(ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .month, top: 2))
+        let monthly = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, groupBy: [.attribution(.team)], granularity: .month, top: 2))
         #expect(Set(monthly.rows.compactMap { monthly.periodLabel($0.period) }) == ["2026-07", "2026-08", "2026-09"])
         #expect(monthly.rows.filter { $0.isOther }.count == 3)
         #expect(monthly.rows.reduce(Cost.zero) { $0 + $1.metrics.cost } == monthly.totals.cost)
-        let filtered = try await temporary.ledger.report(ReportQuery(from: from, to: to, filters: [.attribution(.team): "d"]))
+        let filtered = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, filters: [.attribution(.team): "d"]))
         #expect(filtered.totals.requests == Int64(events.filter { $0.attribution.team == "d" }.count))
-        let unallocated = try await temporary.ledger.report(ReportQuery(from: from, to: to, filters: [.attribution(.team): ""]))
+        let unallocated = try await temporary.ledger.report(
+            ReportQuery(from: from, to: to, filters: [.attribution(.team): ""]))
         #expect(unallocated.totals.requests == 0)
         await #expect(throws: LedgerStoreError.self) {
             try await temporary.ledger.report(ReportQuery(from: to, to: from))
@@ -150,10 +175,13 @@ struct TemporaryLedger {
         other.tags = ["env": "dev"]
         _ = try await temporary.ledger.record(rated([tagged, other, event("t3", "2026-10-01T10:00:00Z", team: "x")]))
         let report = try await temporary.ledger.report(
-            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!, groupBy: [.tag("env")]))
+            ReportQuery(
+                from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!, groupBy: [.tag("env")]))
         #expect(Set(report.rows.map { $0.keys[0] }) == ["prod", "dev", nil])
         let prod = try await temporary.ledger.report(
-            ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!, filters: [.tag("env"): "prod"]))
+            ReportQuery(
+                from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-10-02")!,
+                filters: [.tag("env"): "prod"]))
         #expect(prod.totals.requests == 1)
     }
 

@@ -7,8 +7,10 @@ import Testing
         let runner = try CommandRunner()
         defer { runner.remove() }
         let result = try runner.run([
-            "price", "--provider", "anthropic", "--model", "claude-sonnet-4-5-20250929", "--input", "1000", "--cache-read", "20000",
-            "--cache-write", "3000", "--cache-write-1h", "1000", "--output", "500", "--reasoning", "250", "--at", "2026-03-02T14:00:00Z",
+            "price", "--provider", "anthropic", "--model", "claude-sonnet-4-5-20250929", "--input", "1000",
+            "--cache-read", "20000",
+            "--cache-write", "3000", "--cache-write-1h", "1000", "--output", "500", "--reasoning", "250", "--at",
+            "2026-03-02T14:00:00Z",
             "--format", "json",
         ])
         #expect(result.status == 0, "\(result.error)")
@@ -17,7 +19,10 @@ import Testing
         // 1000×3 + 20000×0.30 + 3000×3.75 + 1000×6 + 500×15 + 250×15, per million.
         #expect(json["total_usd"] as? String == "0.0375")
         let lines = try #require(json["lines"] as? [[String: Any]])
-        #expect(lines.map { $0["kind"] as? String } == ["input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning"])
+        #expect(
+            lines.map { $0["kind"] as? String } == [
+                "input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning",
+            ])
         let sum = lines.compactMap { ($0["cost_usd"] as? String).flatMap { Cost(decimal: $0) } }.reduce(Cost.zero, +)
         #expect(sum.decimalString == "0.0375")
     }
@@ -25,8 +30,11 @@ import Testing
     @Test func normalisesAProvidersOwnUsage() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
-        let usage = #"{"model":"gpt-4o-mini","usage":{"prompt_tokens":2000,"completion_tokens":100,"prompt_tokens_details":{"cached_tokens":1000}}}"#
-        let result = try runner.run(["price", "--provider", "openai", "--usage-json", usage, "--at", "2026-01-01", "--format", "json"])
+        let usage =
+            #"{"model":"gpt-4o-mini","usage":{"prompt_tokens":2000,"completion_tokens":100,"prompt_tokens_details":{"cached_tokens":1000}}}"#
+        let result = try runner.run([
+            "price", "--provider", "openai", "--usage-json", usage, "--at", "2026-01-01", "--format", "json",
+        ])
         #expect(result.status == 0, "\(result.error)")
         let json = try result.json()
         // 1000 uncached × $0.15 + 1000 cached × $0.075 + 100 × $0.60, per million.
@@ -46,15 +54,22 @@ import Testing
     @Test func timeOfDayRegionAndTierFlagsMatter() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
-        func total(_ extra: [String], provider: String = "deepseek", model: String = "deepseek-chat") throws -> String? {
-            let result = try runner.run(["price", "--provider", provider, "--model", model, "--input", "1000000", "--format", "json"] + extra)
+        func total(_ extra: [String], provider: String = "deepseek", model: String = "deepseek-chat") throws -> String?
+        {
+            let result = try runner.run(
+                ["price", "--provider", provider, "--model", model, "--input", "1000000", "--format", "json"] + extra)
             return try result.json()["total_usd"] as? String
         }
         #expect(try total(["--at", "2025-03-02T10:00:00Z"]) == "0.27")
         #expect(try total(["--at", "2025-03-02T18:00:00Z"]) == "0.135")
         #expect(try total(["--at", "2026-01-01", "--batch"], provider: "openai", model: "gpt-4.1") == "1.00")
-        #expect(try total(["--at", "2026-01-01", "--service-tier", "priority"], provider: "openai", model: "gpt-5") == "2.50")
-        #expect(try total(["--at", "2026-01-01", "--region", "eu-west-1"], provider: "bedrock", model: "anthropic.claude-haiku-4-5-20251001-v1:0") == "1.10")
+        #expect(
+            try total(["--at", "2026-01-01", "--service-tier", "priority"], provider: "openai", model: "gpt-5")
+                == "2.50")
+        #expect(
+            try total(
+                ["--at", "2026-01-01", "--region", "eu-west-1"], provider: "bedrock",
+                model: "anthropic.claude-haiku-4-5-20251001-v1:0") == "1.10")
         let bad = try runner.run(["price", "--provider", "openai", "--model", "gpt-4o", "--at", "tomorrow"])
         #expect(bad.status != 0)
         #expect(bad.error.contains("--at 'tomorrow' is not a date"))
@@ -70,8 +85,13 @@ import Testing
         #expect(list.output.contains("mistral-large-latest"))
         #expect(!list.output.contains("gpt-4o"))
         let show = try runner.run(["prices", "show", "--provider", "openai", "o3-2025-04-16"])
-        #expect(show.output.contains("\"effective_from\" : \"2025-06-10\"") || show.output.contains("\"effective_from\": \"2025-06-10\""))
-        try runner.write("broken.json", #"{"models":[{"provider":"x","model":"y","prices":[{"effective_from":"2025-01-01","per_million":{"input":"one"}}]}]}"#)
+        #expect(
+            show.output.contains("\"effective_from\" : \"2025-06-10\"")
+                || show.output.contains("\"effective_from\": \"2025-06-10\""))
+        try runner.write(
+            "broken.json",
+            #"{"models":[{"provider":"x","model":"y","prices":[{"effective_from":"2025-01-01","per_million":{"input":"one"}}]}]}"#
+        )
         let broken = try runner.run(["prices", "validate", "broken.json"])
         #expect(broken.status == 1)
         #expect(broken.error.contains("broken.json"))
@@ -90,25 +110,33 @@ import Testing
                               "litellm_provider": "openai", "mode": "chat"},
              "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05, "litellm_provider": "openai", "mode": "chat"}}
             """)
-        let dry = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--dry-run"])
+        let dry = try runner.run([
+            "prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--dry-run",
+        ])
         #expect(dry.status == 0, "\(dry.error)")
         #expect(dry.output.contains("changed  openai/gpt-4.1-mini: input $0.4 → $0.5"))
         #expect(dry.output.contains("1 changed, 0 added, 1 unchanged"))
         #expect(!FileManager.default.fileExists(atPath: runner.path("prices.local.json")))
 
-        let real = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01"])
+        let real = try runner.run([
+            "prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01",
+        ])
         #expect(real.status == 0, "\(real.error)")
         #expect(FileManager.default.fileExists(atPath: runner.path("prices.local.json")))
         func quote(_ at: String) throws -> String? {
             let result = try runner.run([
-                "price", "--provider", "openai", "--model", "gpt-4.1-mini", "--input", "1000000", "--at", at, "--prices", "prices.local.json",
+                "price", "--provider", "openai", "--model", "gpt-4.1-mini", "--input", "1000000", "--at", at,
+                "--prices", "prices.local.json",
                 "--format", "json",
             ])
             return try result.json()["total_usd"] as? String
         }
         #expect(try quote("2026-11-30") == "0.40")
         #expect(try quote("2026-12-01") == "0.50")
-        let again = try runner.run(["prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--prices", "prices.local.json"])
+        let again = try runner.run([
+            "prices", "import", "--from", "litellm", "litellm.json", "--effective", "2026-12-01", "--prices",
+            "prices.local.json",
+        ])
         #expect(again.output.contains("0 changed"), "\(again.output)")
         try runner.write("broken.json", "{not json")
         let broken = try runner.run(["prices", "import", "--from", "litellm", "broken.json"])
@@ -156,11 +184,15 @@ import Testing
         try runner.write("tokenledger.yaml", "ledger:\n  path: from-config.sqlite\n")
         let demo = try runner.run(["demo", "--events", "4000", "--end", "2026-11-20", "--quiet"])
         #expect(demo.status == 0, "\(demo.error)")
-        #expect(FileManager.default.fileExists(atPath: runner.path("from-config.sqlite")), "the config file names the ledger")
+        #expect(
+            FileManager.default.fileExists(atPath: runner.path("from-config.sqlite")),
+            "the config file names the ledger")
         let again = try runner.run(["demo", "--events", "4000", "--end", "2026-11-20", "--quiet"])
         #expect(again.output.contains(" 0 events recorded"), "\(again.output)")
 
-        let report = try runner.run(["report", "--from", "2026-08-01", "--to", "2026-11-20", "--by", "team,model", "--format", "json"])
+        let report = try runner.run([
+            "report", "--from", "2026-08-01", "--to", "2026-11-20", "--by", "team,model", "--format", "json",
+        ])
         let json = try report.json()
         let rows = try #require(json["rows"] as? [[String: Any]])
         let totals = try #require(json["totals"] as? [String: Any])
@@ -169,7 +201,10 @@ import Testing
         #expect((json["unpriced_events"] as? Int ?? 0) > 0, "the demo's fine-tuned model has no price")
         #expect(rows.allSatisfy { $0["tokens"] is [String: Any] && $0["requests"] is Int })
 
-        let csv = try runner.run(["report", "--from", "2026-11-01", "--to", "2026-11-19", "--by", "team", "--granularity", "day", "--format", "csv"])
+        let csv = try runner.run([
+            "report", "--from", "2026-11-01", "--to", "2026-11-19", "--by", "team", "--granularity", "day", "--format",
+            "csv",
+        ])
         #expect(csv.output.hasPrefix("team,period,requests,"))
         let table = try runner.run(["report", "--by", "feature", "--top", "3", "--to", "2026-11-19"])
         #expect(table.output.contains("(other)"))

@@ -75,11 +75,15 @@ public enum ProviderUsage {
         } else if usage["inputTokenCount"] != nil || usage["inputTokens"] != nil || usage["outputTokenCount"] != nil {
             result = try bedrock(usage)
         } else if usage["prompt_tokens"] != nil {
-            result = (usage["completion_tokens"] == nil || isEmbeddingResponse) ? try openAIEmbeddings(usage) : try openAIChat(usage)
+            result =
+                (usage["completion_tokens"] == nil || isEmbeddingResponse)
+                ? try openAIEmbeddings(usage) : try openAIChat(usage)
         } else if usage["input_tokens"] != nil {
-            let anthropicShaped = usage["cache_creation_input_tokens"] != nil || usage["cache_read_input_tokens"] != nil
+            let anthropicShaped =
+                usage["cache_creation_input_tokens"] != nil || usage["cache_read_input_tokens"] != nil
                 || usage["cache_creation"] != nil
-            let openAIShaped = usage["input_tokens_details"] != nil || usage["output_tokens_details"]?["reasoning_tokens"] != nil
+            let openAIShaped =
+                usage["input_tokens_details"] != nil || usage["output_tokens_details"]?["reasoning_tokens"] != nil
                 || usage["total_tokens"] != nil
             let anthropicProvider = ["anthropic", "bedrock", "vertex"].contains(canonical ?? "")
             if anthropicShaped || (!openAIShaped && anthropicProvider) {
@@ -89,7 +93,8 @@ public enum ProviderUsage {
             }
         } else {
             throw Error(
-                message: "no usage counts found: expected OpenAI (prompt_tokens / input_tokens), Anthropic (input_tokens), "
+                message:
+                    "no usage counts found: expected OpenAI (prompt_tokens / input_tokens), Anthropic (input_tokens), "
                     + "Gemini (promptTokenCount) or Bedrock (inputTokenCount) fields"
             )
         }
@@ -147,7 +152,8 @@ public enum ProviderUsage {
         tokens.audioInput = try count(promptDetails, "audio_tokens")
         tokens.imageInput = try count(promptDetails, "image_tokens")
         tokens.input = subtract(
-            prompt, tokens.cacheRead + tokens.cacheWrite + tokens.audioInput + tokens.imageInput, "prompt_tokens", &warnings)
+            prompt, tokens.cacheRead + tokens.cacheWrite + tokens.audioInput + tokens.imageInput, "prompt_tokens",
+            &warnings)
         tokens.reasoning = try count(completionDetails, "reasoning_tokens")
         tokens.audioOutput = try count(completionDetails, "audio_tokens")
         tokens.output = subtract(completion, tokens.reasoning + tokens.audioOutput, "completion_tokens", &warnings)

@@ -53,7 +53,8 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// The first instant of the month after this instant's month.
     public var startOfNextMonth: Timestamp {
         let c = components
-        return c.month == 12 ? Timestamp(year: c.year + 1, month: 1, day: 1) : Timestamp(year: c.year, month: c.month + 1, day: 1)
+        return c.month == 12
+            ? Timestamp(year: c.year + 1, month: 1, day: 1) : Timestamp(year: c.year, month: c.month + 1, day: 1)
     }
 
     /// Midnight UTC on a civil date.

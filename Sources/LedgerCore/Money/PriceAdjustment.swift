@@ -39,7 +39,8 @@ extension PriceAdjustment: Codable {
         guard let adjustment = PriceAdjustment(percent: text) else {
             throw DecodingError.dataCorruptedError(
                 in: container,
-                debugDescription: "'\(text)' is not a percentage adjustment: write e.g. \"-50\" or \"10\" (at least -100)"
+                debugDescription:
+                    "'\(text)' is not a percentage adjustment: write e.g. \"-50\" or \"10\" (at least -100)"
             )
         }
         self = adjustment

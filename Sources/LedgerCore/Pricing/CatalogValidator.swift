@@ -23,7 +23,9 @@ public enum CatalogValidator {
             func report(_ severity: Issue.Severity, _ location: String, _ message: String) {
                 issues.append(Issue(severity: severity, location: location, message: message))
             }
-            if entry.provider.isEmpty || entry.model.isEmpty { report(.error, label, "provider and model must not be empty") }
+            if entry.provider.isEmpty || entry.model.isEmpty {
+                report(.error, label, "provider and model must not be empty")
+            }
             if entry.source.isEmpty { report(.warning, label, "no source: say where the prices come from") }
             let provider = PriceCatalog.canonicalProvider(entry.provider)
             for name in [entry.model] + entry.aliases {
@@ -48,13 +50,18 @@ public enum CatalogValidator {
                 if let input = version.perMillion.tokens[.input], let cached = version.perMillion.tokens[.cacheRead],
                     cached > input
                 {
-                    report(.warning, location, "cache_read (\(cached.dollarString)) costs more than input (\(input.dollarString))")
+                    report(
+                        .warning, location,
+                        "cache_read (\(cached.dollarString)) costs more than input (\(input.dollarString))")
                 }
                 for tier in version.contextTiers {
                     if tier.abovePromptTokens <= 0 {
-                        report(.error, location, "context tier threshold must be positive, got \(tier.abovePromptTokens)")
+                        report(
+                            .error, location, "context tier threshold must be positive, got \(tier.abovePromptTokens)")
                     }
-                    if tier.perMillion.isEmpty { report(.error, location, "context tier above \(tier.abovePromptTokens) lists no price") }
+                    if tier.perMillion.isEmpty {
+                        report(.error, location, "context tier above \(tier.abovePromptTokens) lists no price")
+                    }
                 }
                 for key in version.serviceTiers.keys where ServiceTier(rawValue: key) == nil || key == "standard" {
                     report(.error, location, "unknown service tier '\(key)'; use batch, flex or priority")
@@ -68,7 +75,9 @@ public enum CatalogValidator {
         for discount in catalog.discounts
         where !catalog.models.contains(where: { PriceCatalog.canonicalProvider($0.provider) == discount.provider }) {
             issues.append(
-                Issue(severity: .warning, location: "discounts", message: "discount for provider '\(discount.provider)' matches no model"))
+                Issue(
+                    severity: .warning, location: "discounts",
+                    message: "discount for provider '\(discount.provider)' matches no model"))
         }
         return issues.sorted { ($0.severity == .error ? 0 : 1) < ($1.severity == .error ? 0 : 1) }
     }

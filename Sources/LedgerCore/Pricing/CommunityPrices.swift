@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-public import FoundationEssentials
+    public import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 /// Prices read from a community price map: LiteLLM's `model_prices_and_context_window.json`, or
@@ -54,7 +54,8 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
     ]
 
     static let litellmKinds: [String: TokenKind] = [
-        "input_cost_per_token": .input, "cache_read_input_token_cost": .cacheRead, "cache_creation_input_token_cost": .cacheWrite,
+        "input_cost_per_token": .input, "cache_read_input_token_cost": .cacheRead,
+        "cache_creation_input_token_cost": .cacheWrite,
         "cache_creation_input_token_cost_above_1hr": .cacheWrite1h, "output_cost_per_token": .output,
         "output_cost_per_reasoning_token": .reasoning, "input_cost_per_audio_token": .audioInput,
         "output_cost_per_audio_token": .audioOutput, "input_cost_per_image_token": .imageInput,
@@ -76,7 +77,10 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
             if parts.count > 1, litellmProviders[parts[0]] != nil || parts[0] == "vertex_ai" { parts.removeFirst() }
             // Regional variants (azure/eu/…, us.anthropic…) are regions of a model, not models.
             if provider == "azure", parts.count > 1 { continue }
-            if provider == "bedrock", PriceCatalog.bedrockGeoPrefixes.contains(where: { parts[0].hasPrefix($0 + ".") }) { continue }
+            if provider == "bedrock", PriceCatalog.bedrockGeoPrefixes.contains(where: { parts[0].hasPrefix($0 + ".") })
+            {
+                continue
+            }
             var price = ImportedPrice(provider: provider, model: parts.joined(separator: "/"), perMillion: PriceSheet())
             var tiers: [Int64: [TokenKind: UnitPrice]] = [:]
             var serviceTiers: [String: [TokenKind: UnitPrice]] = [:]
@@ -97,9 +101,15 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
                 }
             }
             // LiteLLM's `sample_spec` documents the format; an entry with only zero prices prices nothing.
-            guard key != "sample_spec", price.perMillion.tokens.values.contains(where: { $0.microdollars > 0 }) else { continue }
-            if price.perMillion.tokens[.reasoning] == price.perMillion.tokens[.output] { price.perMillion.tokens[.reasoning] = nil }
-            price.contextTiers = tiers.keys.sorted().map { ContextTier(abovePromptTokens: $0, perMillion: PriceSheet(tokens: tiers[$0]!)) }
+            guard key != "sample_spec", price.perMillion.tokens.values.contains(where: { $0.microdollars > 0 }) else {
+                continue
+            }
+            if price.perMillion.tokens[.reasoning] == price.perMillion.tokens[.output] {
+                price.perMillion.tokens[.reasoning] = nil
+            }
+            price.contextTiers = tiers.keys.sorted().map {
+                ContextTier(abovePromptTokens: $0, perMillion: PriceSheet(tokens: tiers[$0]!))
+            }
             price.serviceTiers = serviceTiers.mapValues { PriceOverride(perMillion: PriceSheet(tokens: $0)) }
             price.maxInputTokens = fields["max_input_tokens"]?.integerValue
             price.maxOutputTokens = fields["max_output_tokens"]?.integerValue
@@ -112,7 +122,8 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
     static func parseLiteLLMKey(_ key: String) -> (base: String, threshold: Int64?, tier: String?)? {
         var rest = key
         var tier: String?
-        for (suffix, name) in [("_batches", "batch"), ("_flex", "flex"), ("_priority", "priority")] where rest.hasSuffix(suffix) {
+        for (suffix, name) in [("_batches", "batch"), ("_flex", "flex"), ("_priority", "priority")]
+        where rest.hasSuffix(suffix) {
             rest.removeLast(suffix.count)
             tier = name
         }
@@ -164,14 +175,16 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
 
     static let genaiProviders: [String: String] = ["aws": "bedrock", "x-ai": "xai"]
     static let genaiKinds: [String: TokenKind] = [
-        "input_mtok": .input, "cache_read_mtok": .cacheRead, "cache_write_mtok": .cacheWrite, "cache_write_1h_mtok": .cacheWrite1h,
+        "input_mtok": .input, "cache_read_mtok": .cacheRead, "cache_write_mtok": .cacheWrite,
+        "cache_write_1h_mtok": .cacheWrite1h,
         "output_mtok": .output, "input_audio_mtok": .audioInput, "output_audio_mtok": .audioOutput,
     ]
 
     static func genaiPrices(_ json: JSONValue, origin: String) throws(CatalogFileError) -> [ImportedPrice] {
         guard let providers = json["providers"]?.arrayValue else {
             throw CatalogFileError(
-                origin: origin, message: "expected {\"providers\": […]} as written by scripts/prices/export_genai_prices.py")
+                origin: origin,
+                message: "expected {\"providers\": […]} as written by scripts/prices/export_genai_prices.py")
         }
         var result: [ImportedPrice] = []
         for provider in providers {
@@ -186,14 +199,16 @@ public enum CommunityPriceFormat: String, Sendable, CaseIterable {
                 for version in versions {
                     var sheet = PriceSheet()
                     for (key, value) in version["prices"]?.objectValue ?? [:] {
-                        guard let kind = genaiKinds[key], let text = value.stringValue ?? value.integerValue.map(String.init),
+                        guard let kind = genaiKinds[key],
+                            let text = value.stringValue ?? value.integerValue.map(String.init),
                             let price = UnitPrice(dollars: text)
                         else { continue }
                         sheet.tokens[kind] = price
                     }
                     guard !sheet.tokens.isEmpty else { continue }
                     let start = version["start_date"]?.stringValue.flatMap { Timestamp(parsing: $0) }
-                    result.append(ImportedPrice(provider: name, model: modelID, effectiveFrom: start, perMillion: sheet))
+                    result.append(
+                        ImportedPrice(provider: name, model: modelID, effectiveFrom: start, perMillion: sheet))
                 }
             }
         }

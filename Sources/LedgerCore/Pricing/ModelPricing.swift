@@ -171,7 +171,8 @@ public struct PriceDiscount: Sendable, Hashable, Codable {
         func date(_ key: CodingKeys) throws -> Timestamp? {
             guard let text = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
             guard let value = Timestamp(parsing: text) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "'\(text)' is not a date")
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: container, debugDescription: "'\(text)' is not a date")
             }
             return value
         }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-public import FoundationEssentials
+    public import FoundationEssentials
 #else
-public import Foundation
+    public import Foundation
 #endif
 
 extension PriceCatalog {
@@ -67,8 +67,10 @@ public struct CatalogFileError: Error, Sendable, CustomStringConvertible {
         }
         switch error {
         case .dataCorrupted(let context):
-            let detail = context.underlyingError.map { "\(context.debugDescription) (\($0))" } ?? context.debugDescription
-            return context.codingPath.isEmpty ? "not valid JSON: \(detail)" : "at \(path(context.codingPath)): \(detail)"
+            let detail =
+                context.underlyingError.map { "\(context.debugDescription) (\($0))" } ?? context.debugDescription
+            return context.codingPath.isEmpty
+                ? "not valid JSON: \(detail)" : "at \(path(context.codingPath)): \(detail)"
         case .keyNotFound(let key, let context):
             return "at \(path(context.codingPath)): missing field '\(key.stringValue)'"
         case .typeMismatch(let type, let context):

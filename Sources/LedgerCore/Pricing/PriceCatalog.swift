@@ -108,10 +108,12 @@ public struct PriceCatalog: Sendable {
             candidate = next
             if let region { impliedRegion = region }
             if let position = index[PriceCatalog.key(provider, candidate)] {
-                return ModelResolution(position: position, entry: models[position], impliedRegion: impliedRegion ?? inRegion)
+                return ModelResolution(
+                    position: position, entry: models[position], impliedRegion: impliedRegion ?? inRegion)
             }
         }
-        throw PricingError.unknownModel(provider: provider, model: model, suggestions: suggestions(provider: provider, model: model))
+        throw PricingError.unknownModel(
+            provider: provider, model: model, suggestions: suggestions(provider: provider, model: model))
     }
 
     static let bedrockGeoPrefixes = ["us-gov", "global", "apac", "us", "eu", "jp", "au", "ca"]
@@ -214,7 +216,8 @@ public enum PricingError: Error, Sendable, Equatable, CustomStringConvertible {
             let first = earliest.map { " Its first price is from \($0.dateString)." } ?? ""
             return "Model '\(model)' has no price in force at \(at.iso8601).\(first)"
         case .tierNotOffered(let model, let tier):
-            return "Model '\(model)' has no '\(tier.rawValue)' price in the catalog; quote it at the standard tier or add the tier to your price file."
+            return
+                "Model '\(model)' has no '\(tier.rawValue)' price in the catalog; quote it at the standard tier or add the tier to your price file."
         }
     }
 }

@@ -12,7 +12,9 @@ public struct PriceImport: Sendable {
         public static func == (lhs: Change, rhs: Change) -> Bool {
             lhs.provider == rhs.provider && lhs.model == rhs.model
                 && lhs.differences.keys == rhs.differences.keys
-                && lhs.differences.allSatisfy { rhs.differences[$0.key]?.old == $0.value.old && rhs.differences[$0.key]?.new == $0.value.new }
+                && lhs.differences.allSatisfy {
+                    rhs.differences[$0.key]?.old == $0.value.old && rhs.differences[$0.key]?.new == $0.value.new
+                }
         }
 
         public func hash(into hasher: inout Hasher) {
@@ -38,17 +40,23 @@ public struct PriceImport: Sendable {
     ///   - addNew: also add models the catalog lacks (for providers it already knows).
     ///   - source: recorded as the `source` of new entries and in the note of new versions.
     public init(
-        imported: [ImportedPrice], shipped: PriceCatalog, user: PriceCatalog, effective: Timestamp, addNew: Bool, source: String
+        imported: [ImportedPrice], shipped: PriceCatalog, user: PriceCatalog, effective: Timestamp, addNew: Bool,
+        source: String
     ) {
         userCatalog = user
         let merged = shipped.overlaid(with: user)
-        let userNames = Set(user.models.map { PriceCatalog.canonicalProvider($0.provider) + "/" + $0.model.lowercased() })
+        let userNames = Set(
+            user.models.map { PriceCatalog.canonicalProvider($0.provider) + "/" + $0.model.lowercased() })
         let knownProviders = Set(shipped.providers)
         // The newest price per model in the map as of `effective`.
         var latest: [String: ImportedPrice] = [:]
         for price in imported where (price.effectiveFrom ?? Timestamp(seconds: 0)) <= effective {
             let key = price.provider + "/" + price.model.lowercased()
-            if let existing = latest[key], (existing.effectiveFrom ?? Timestamp(seconds: 0)) > (price.effectiveFrom ?? Timestamp(seconds: 0)) { continue }
+            if let existing = latest[key],
+                (existing.effectiveFrom ?? Timestamp(seconds: 0)) > (price.effectiveFrom ?? Timestamp(seconds: 0))
+            {
+                continue
+            }
             latest[key] = price
         }
         var additions: [ModelPricing] = []
@@ -59,12 +67,15 @@ public struct PriceImport: Sendable {
                     new.append(price)
                     additions.append(
                         ModelPricing(
-                            provider: price.provider, model: price.model, source: source, maxInputTokens: price.maxInputTokens,
+                            provider: price.provider, model: price.model, source: source,
+                            maxInputTokens: price.maxInputTokens,
                             maxOutputTokens: price.maxOutputTokens,
                             prices: [
                                 PriceVersion(
-                                    effectiveFrom: price.effectiveFrom ?? effective.startOfDay, perMillion: price.perMillion,
-                                    contextTiers: price.contextTiers, serviceTiers: price.serviceTiers, note: "imported from \(source)")
+                                    effectiveFrom: price.effectiveFrom ?? effective.startOfDay,
+                                    perMillion: price.perMillion,
+                                    contextTiers: price.contextTiers, serviceTiers: price.serviceTiers,
+                                    note: "imported from \(source)")
                             ]))
                 }
                 continue
@@ -76,7 +87,9 @@ public struct PriceImport: Sendable {
             let listed = current.perMillion.tokens
             var differences: [TokenKind: (old: UnitPrice?, new: UnitPrice)] = [:]
             for (importedKind, newPrice) in price.perMillion.tokens {
-                let kind = importedKind == .input && listed[.input] == nil && listed[.embedding] != nil ? TokenKind.embedding : importedKind
+                let kind =
+                    importedKind == .input && listed[.input] == nil && listed[.embedding] != nil
+                    ? TokenKind.embedding : importedKind
                 guard let old = listed[kind], old != newPrice else { continue }
                 differences[kind] = (old, newPrice)
             }
@@ -91,7 +104,8 @@ public struct PriceImport: Sendable {
             changed.append(Change(provider: entry.provider, model: entry.model, differences: differences))
             var updated = entry
             var version = current
-            version.effectiveFrom = max(price.effectiveFrom ?? effective.startOfDay, current.effectiveFrom.adding(seconds: 86_400))
+            version.effectiveFrom = max(
+                price.effectiveFrom ?? effective.startOfDay, current.effectiveFrom.adding(seconds: 86_400))
             version.perMillion = current.perMillion.overlaid(with: PriceSheet(tokens: differences.mapValues(\.new)))
             version.note = "imported from \(source)"
             updated.prices.append(version)

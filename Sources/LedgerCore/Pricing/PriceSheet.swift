@@ -42,7 +42,9 @@ extension PriceSheet: Codable {
         let container = try decoder.container(keyedBy: Key.self)
         var tokens: [TokenKind: UnitPrice] = [:]
         for key in container.allKeys {
-            if key.stringValue == Key.gpuHour.stringValue || key.stringValue == Key.storageGBMonth.stringValue { continue }
+            if key.stringValue == Key.gpuHour.stringValue || key.stringValue == Key.storageGBMonth.stringValue {
+                continue
+            }
             guard let kind = TokenKind(rawValue: key.stringValue) else {
                 let known = TokenKind.allCases.map(\.rawValue) + ["gpu_hour", "storage_gb_month"]
                 throw DecodingError.dataCorruptedError(
@@ -140,7 +142,8 @@ public struct TimeWindow: Sendable, Hashable, Codable {
         )
         guard TimeWindow.minutes(from) != nil, TimeWindow.minutes(to) != nil else {
             throw DecodingError.dataCorruptedError(
-                forKey: .from, in: container, debugDescription: "time window bounds must be HH:MM (UTC), got '\(from)'–'\(to)'"
+                forKey: .from, in: container,
+                debugDescription: "time window bounds must be HH:MM (UTC), got '\(from)'–'\(to)'"
             )
         }
     }

@@ -1,6 +1,7 @@
 extension CostBreakdown {
     /// The documented JSON form of a quote (`tokenledger price --format json`).
-    public func json(provider: String, model: String, serviceTier: ServiceTier, at timestamp: Timestamp) -> OrderedJSON {
+    public func json(provider: String, model: String, serviceTier: ServiceTier, at timestamp: Timestamp) -> OrderedJSON
+    {
         .object([
             ("provider", .string(provider)),
             ("model", .string(model)),

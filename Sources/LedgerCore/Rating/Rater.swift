@@ -80,7 +80,8 @@ public struct Rater: Sendable {
     public mutating func rate(_ event: consuming UsageEvent) -> RatedEvent {
         let result = cost(of: event)
         return RatedEvent(
-            event: event, cost: result.cost, priced: result.priced, resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
+            event: event, cost: result.cost, priced: result.priced,
+            resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
     }
 
     /// The full breakdown of an event's cost.
@@ -106,7 +107,9 @@ public struct Rater: Sendable {
                 lines.append(line)
                 total += line.cost
             }
-        } unpriced: { unpriced.append($0) }
+        } unpriced: {
+            unpriced.append($0)
+        }
         return CostBreakdown(
             resolvedModel: resolution.entry.model, region: event.region ?? resolution.impliedRegion,
             priceEffectiveFrom: version.effectiveFrom, lines: lines, total: total, unpricedKinds: unpriced,
@@ -149,12 +152,16 @@ public struct Rater: Sendable {
             }
             if let best {
                 tierSheet = best.perMillion
-                if describe { notes.append("prompt of \(prompt) tokens is above \(best.abovePromptTokens): long-context prices") }
+                if describe {
+                    notes.append("prompt of \(prompt) tokens is above \(best.abovePromptTokens): long-context prices")
+                }
             }
         }
         let region = event.region ?? resolution.impliedRegion
         let regionOverride = version.regionOverride(for: region)
-        if describe, let region, let regionOverride, regionOverride.perMillion != nil || regionOverride.adjustPercent != nil {
+        if describe, let region, let regionOverride,
+            regionOverride.perMillion != nil || regionOverride.adjustPercent != nil
+        {
             notes.append("regional price for '\(region)'")
         }
         var tierOverride: PriceOverride?
@@ -214,16 +221,22 @@ public struct Rater: Sendable {
                 continue
             }
             let unitPrice = effective(price)
-            line(CostLine(kind: kind.rawValue, quantity: quantity, unitPrice: unitPrice, priceUnit: "1M tokens",
-                          cost: unitPrice.cost(units: quantity, unitsPerPrice: 1_000_000)))
+            line(
+                CostLine(
+                    kind: kind.rawValue, quantity: quantity, unitPrice: unitPrice, priceUnit: "1M tokens",
+                    cost: unitPrice.cost(units: quantity, unitsPerPrice: 1_000_000)))
         }
         if event.resources.gpuSeconds != 0 {
-            let price = windowOverride?.perMillion?.gpuHour ?? tierOverride?.perMillion?.gpuHour
+            let price =
+                windowOverride?.perMillion?.gpuHour ?? tierOverride?.perMillion?.gpuHour
                 ?? regionOverride?.perMillion?.gpuHour ?? version.perMillion.gpuHour
             if let price {
                 let unitPrice = effective(price)
-                line(CostLine(kind: "gpu_seconds", quantity: event.resources.gpuSeconds, unitPrice: unitPrice,
-                              priceUnit: "GPU-hour", cost: unitPrice.cost(units: event.resources.gpuSeconds, unitsPerPrice: 3_600)))
+                line(
+                    CostLine(
+                        kind: "gpu_seconds", quantity: event.resources.gpuSeconds, unitPrice: unitPrice,
+                        priceUnit: "GPU-hour",
+                        cost: unitPrice.cost(units: event.resources.gpuSeconds, unitsPerPrice: 3_600)))
             } else {
                 line(nil)
                 unpriced("gpu_seconds")
@@ -233,9 +246,11 @@ public struct Rater: Sendable {
             let price = regionOverride?.perMillion?.storageGBMonth ?? version.perMillion.storageGBMonth
             if let price {
                 let unitPrice = effective(price)
-                line(CostLine(kind: "storage_byte_hours", quantity: event.resources.storageByteHours, unitPrice: unitPrice,
-                              priceUnit: "GB-month",
-                              cost: unitPrice.cost(units: event.resources.storageByteHours, unitsPerPrice: 730_000_000_000)))
+                line(
+                    CostLine(
+                        kind: "storage_byte_hours", quantity: event.resources.storageByteHours, unitPrice: unitPrice,
+                        priceUnit: "GB-month",
+                        cost: unitPrice.cost(units: event.resources.storageByteHours, unitsPerPrice: 730_000_000_000)))
             } else {
                 line(nil)
                 unpriced("storage_byte_hours")

@@ -32,7 +32,8 @@ struct RatingPlan: Sendable {
             models.append(
                 Model(
                     firstVersion: Int32(versions.count), versionCount: Int32(sorted.count),
-                    hasDiscounts: catalog.discounts.contains { PriceCatalog.canonicalProvider($0.provider) == provider }))
+                    hasDiscounts: catalog.discounts.contains { PriceCatalog.canonicalProvider($0.provider) == provider }
+                ))
             for version in sorted {
                 versions.append(
                     Version(

@@ -9,10 +9,13 @@ extension ReportMetrics {
             ("requests", .integer(requests)),
             ("cost_usd", .string(cost.decimalString)),
             ("tokens", .object(tokenFields)),
-            ("outcomes", .object([
-                ("failed", .integer(failed)), ("retried", .integer(retried)), ("cancelled", .integer(cancelled)),
-                ("estimated", .integer(estimated)),
-            ])),
+            (
+                "outcomes",
+                .object([
+                    ("failed", .integer(failed)), ("retried", .integer(retried)), ("cancelled", .integer(cancelled)),
+                    ("estimated", .integer(estimated)),
+                ])
+            ),
             ("wasted_cost_usd", .string(wastedCost.decimalString)),
             ("waste_share", wasteShare.map { .decimal($0) } ?? .null),
             ("cost_per_request_usd", money(costPerRequest)),
@@ -56,7 +59,8 @@ extension Report {
         var header = query.groupBy.map(\.name)
         if query.granularity != nil { header.append("period") }
         header += [
-            "requests", "failed", "retried", "cancelled", "cost_usd", "wasted_cost_usd", "waste_share", "cost_per_request_usd",
+            "requests", "failed", "retried", "cancelled", "cost_usd", "wasted_cost_usd", "waste_share",
+            "cost_per_request_usd",
             "cost_per_1k_tokens_usd", "users", "sessions", "tokens_total",
         ]
         header += TokenKind.allCases.map { "tokens_" + $0.rawValue }
@@ -69,7 +73,8 @@ extension Report {
             cells += [
                 String(m.requests), String(m.failed), String(m.retried), String(m.cancelled), m.cost.decimalString,
                 m.wastedCost.decimalString, m.wasteShare ?? "", m.costPerRequest?.decimalString ?? "",
-                m.costPerThousandTokens?.decimalString ?? "", m.users.map(String.init) ?? "", m.sessions.map(String.init) ?? "",
+                m.costPerThousandTokens?.decimalString ?? "", m.users.map(String.init) ?? "",
+                m.sessions.map(String.init) ?? "",
                 String(m.tokens.total),
             ]
             cells += TokenKind.allCases.map { String(m.tokens[$0]) }

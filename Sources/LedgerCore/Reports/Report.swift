@@ -151,7 +151,10 @@ public struct Report: Sendable, Hashable {
         }
         let width = rows.first?.keys.count ?? 0
         for period in otherOrder {
-            result.append(ReportRow(keys: Array(repeating: "(other)", count: width), period: period, isOther: true, metrics: others[period]!))
+            result.append(
+                ReportRow(
+                    keys: Array(repeating: "(other)", count: width), period: period, isOther: true,
+                    metrics: others[period]!))
         }
         return sorted(result)
     }
@@ -162,7 +165,8 @@ public struct Report: Sendable, Hashable {
             if a.period != b.period { return (a.period?.microseconds ?? 0) < (b.period?.microseconds ?? 0) }
             if a.isOther != b.isOther { return !a.isOther }
             if a.metrics.cost != b.metrics.cost { return a.metrics.cost > b.metrics.cost }
-            return a.keys.map { $0 ?? "" }.joined(separator: "\u{0}") < b.keys.map { $0 ?? "" }.joined(separator: "\u{0}")
+            return a.keys.map { $0 ?? "" }.joined(separator: "\u{0}")
+                < b.keys.map { $0 ?? "" }.joined(separator: "\u{0}")
         }
     }
 }

@@ -12,7 +12,8 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
 
     /// Every named dimension (without tags).
     public static let allNamed: [ReportDimension] =
-        [.provider, .model, .source, .serviceTier, .outcome, .region] + AttributionDimension.allCases.map { .attribution($0) }
+        [.provider, .model, .source, .serviceTier, .outcome, .region]
+        + AttributionDimension.allCases.map { .attribution($0) }
 
     /// The name used in flags, JSON keys and CSV headers.
     public var name: String {
@@ -37,8 +38,10 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
             self = .tag(String(name.dropFirst(4)))
             return
         }
-        let aliases = ["cost_center": "cost_centre", "costcentre": "cost_centre", "tier": "service_tier", "org": "organisation",
-                       "organization": "organisation", "app": "application", "env": "environment"]
+        let aliases = [
+            "cost_center": "cost_centre", "costcentre": "cost_centre", "tier": "service_tier", "org": "organisation",
+            "organization": "organisation", "app": "application", "env": "environment",
+        ]
         let canonical = aliases[lowered] ?? lowered
         guard let found = ReportDimension.allNamed.first(where: { $0.name == canonical }) else { return nil }
         self = found
@@ -67,7 +70,8 @@ public struct ReportQuery: Sendable, Hashable {
 
     /// Creates a query.
     public init(
-        from: Timestamp, to: Timestamp, groupBy: [ReportDimension] = [], granularity: Granularity? = nil, top: Int? = nil,
+        from: Timestamp, to: Timestamp, groupBy: [ReportDimension] = [], granularity: Granularity? = nil,
+        top: Int? = nil,
         filters: [ReportDimension: String] = [:]
     ) {
         self.from = from

@@ -62,7 +62,9 @@ public indirect enum OrderedJSON: Sendable, Hashable {
 
     /// A string as a JSON string literal.
     public static func quoted(_ text: String) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) { return "\"" + text + "\"" }
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var output = ""
         writeString(text, into: &output)
         return output

@@ -51,7 +51,8 @@ public struct DemoGenerator: Sendable {
     }
 
     /// Generates every event, handing them over in batches of `batchSize`.
-    public func generate(batchSize: Int = 5_000, _ consume: ([UsageEvent]) async throws -> Void) async throws -> Summary {
+    public func generate(batchSize: Int = 5_000, _ consume: ([UsageEvent]) async throws -> Void) async throws -> Summary
+    {
         var random = SeededRandom(seed: configuration.seed)
         let users = DemoOrganisation.users(count: max(1, configuration.users))
         let days = max(1, configuration.days)
@@ -99,9 +100,11 @@ public struct DemoGenerator: Sendable {
                     workload.model = "claude-sonnet-4-5"
                     workload.completion = workload.completion * 3 / 2
                 }
-                let customer = workload.customerFacing
+                let customer =
+                    workload.customerFacing
                     ? DemoOrganisation.customers[random.weighted(customerWeights)] : nil
-                let environment = !workload.customerFacing && random.chance(basisPoints: 1_000) ? "staging" : "production"
+                let environment =
+                    !workload.customerFacing && random.chance(basisPoints: 1_000) ? "staging" : "production"
                 counter += 1
                 let session = "s-\(configuration.seed)-\(counter)"
                 var second = Self.workingSecond(&random)
@@ -113,7 +116,8 @@ public struct DemoGenerator: Sendable {
                         id: "demo-\(configuration.seed)-\(counter)", at: day.adding(seconds: min(second, 86_399)),
                         workload: workload, turn: turn, random: &random)
                     event.attribution = Attribution(
-                        organisation: DemoOrganisation.organisation, team: team.name, user: user.name, project: team.project,
+                        organisation: DemoOrganisation.organisation, team: team.name, user: user.name,
+                        project: team.project,
                         application: workload.application, feature: workload.feature, customer: customer,
                         costCentre: team.costCentre, session: session, environment: environment)
                     if let customer { event.tags = ["plan": customer.count % 3 == 0 ? "enterprise" : "pro"] }
@@ -149,8 +153,10 @@ public struct DemoGenerator: Sendable {
                         provider: "openai", model: "gpt-5", tokens: tokens, outcome: .ok,
                         latencyMilliseconds: random.around(9_000, low: 1_000, high: 60_000),
                         attribution: Attribution(
-                            organisation: DemoOrganisation.organisation, team: "data-science", user: "svc-analytics-agent",
-                            project: "analytics-agent", application: "analytics-agent", feature: "sql-agent", costCentre: "CC-330",
+                            organisation: DemoOrganisation.organisation, team: "data-science",
+                            user: "svc-analytics-agent",
+                            project: "analytics-agent", application: "analytics-agent", feature: "sql-agent",
+                            costCentre: "CC-330",
                             session: "runaway-\(configuration.seed)", environment: "production"),
                         tags: ["incident": "runaway-agent"])
                     try await emit(event)
@@ -158,7 +164,8 @@ public struct DemoGenerator: Sendable {
             }
         }
         if !batch.isEmpty { try await consume(batch) }
-        return Summary(events: counter, first: first, last: last, runawayAgentDay: runawayDay, modelSwitchDay: switchDay)
+        return Summary(
+            events: counter, first: first, last: last, runawayAgentDay: runawayDay, modelSwitchDay: switchDay)
     }
 
     /// A second of the day, mostly in working hours (07:00–19:00 UTC).
@@ -168,7 +175,10 @@ public struct DemoGenerator: Sendable {
         return hour * 3_600 + random.int(0...3_500)
     }
 
-    private func makeEvent(id: String, at timestamp: Timestamp, workload: DemoOrganisation.Workload, turn: Int64, random: inout SeededRandom)
+    private func makeEvent(
+        id: String, at timestamp: Timestamp, workload: DemoOrganisation.Workload, turn: Int64,
+        random: inout SeededRandom
+    )
         -> UsageEvent
     {
         var tokens = TokenCounts()
@@ -189,7 +199,9 @@ public struct DemoGenerator: Sendable {
             }
             tokens.input = prompt - cached
             tokens.output = random.around(workload.completion, low: 1, high: workload.completion * 8)
-            if workload.reasoning > 0 { tokens.reasoning = random.around(workload.reasoning, low: 0, high: workload.reasoning * 10) }
+            if workload.reasoning > 0 {
+                tokens.reasoning = random.around(workload.reasoning, low: 0, high: workload.reasoning * 10)
+            }
         }
         var outcome = Outcome.ok
         let roll = random.int(0...9_999)

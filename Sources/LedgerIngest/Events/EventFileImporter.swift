@@ -11,7 +11,9 @@ public struct EventFileImporter: Sendable {
         /// Guesses from the extension, then from the first byte (`{` means JSON Lines).
         public static func detect(path: String, firstByte: UInt8?) -> Format? {
             let lowered = path.lowercased()
-            if lowered.hasSuffix(".jsonl") || lowered.hasSuffix(".ndjson") || lowered.hasSuffix(".json") { return .jsonl }
+            if lowered.hasSuffix(".jsonl") || lowered.hasSuffix(".ndjson") || lowered.hasSuffix(".json") {
+                return .jsonl
+            }
             if lowered.hasSuffix(".csv") { return .csv }
             if firstByte == UInt8(ascii: "{") { return .jsonl }
             return nil
@@ -104,7 +106,10 @@ public struct EventFileImporter: Sendable {
         if csv.recordOpen {
             summary.rows += 1
             summary.rejected += 1
-            onReject(IngestError(file: path, line: csv.recordStartLine, field: nil, reason: "a quoted field is never closed before the end of the file"))
+            onReject(
+                IngestError(
+                    file: path, line: csv.recordStartLine, field: nil,
+                    reason: "a quoted field is never closed before the end of the file"))
         }
         if !batch.isEmpty { try await onBatch(batch) }
         summary.bytes = reader.bytesRead
@@ -119,7 +124,9 @@ public struct EventFileImporter: Sendable {
         var recordOpen = false
         var recordStartLine = 0
 
-        mutating func consume(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws -> RowOutcome? {
+        mutating func consume(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws
+            -> RowOutcome?
+        {
             if !recordOpen {
                 if line.isEmpty { return nil }
                 if !CSVRecordSplitter.hasOpenQuote(line, startingOpen: false) {
@@ -141,32 +148,43 @@ public struct EventFileImporter: Sendable {
             }
         }
 
-        mutating func record(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws -> RowOutcome? {
+        mutating func record(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws
+            -> RowOutcome?
+        {
             let fields: [String]
             switch CSVRecordSplitter.fields(bytes) {
             case .success(let values): fields = values
             case .failure(let error):
                 if header == nil {
-                    throw IngestError(file: importer.path, line: lineNumber, field: nil, reason: "the header line is not valid CSV: \(error.reason)")
+                    throw IngestError(
+                        file: importer.path, line: lineNumber, field: nil,
+                        reason: "the header line is not valid CSV: \(error.reason)")
                 }
-                return .rejected(IngestError(file: importer.path, line: lineNumber, field: nil, reason: "\(error.reason) (field \(error.column))"))
+                return .rejected(
+                    IngestError(
+                        file: importer.path, line: lineNumber, field: nil,
+                        reason: "\(error.reason) (field \(error.column))"))
             }
             guard let header else {
                 let names = fields.map { $0.trimmingWhitespace().lowercased() }
                 for name in names where !EventRowDecoder.knownFields.contains(name) {
                     let hint = EventRowDecoder.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
-                    throw IngestError(file: importer.path, line: lineNumber, field: name,
-                                      reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
+                    throw IngestError(
+                        file: importer.path, line: lineNumber, field: name,
+                        reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
                 }
                 if Set(names).count != names.count {
-                    throw IngestError(file: importer.path, line: lineNumber, field: nil, reason: "the header names a column twice")
+                    throw IngestError(
+                        file: importer.path, line: lineNumber, field: nil, reason: "the header names a column twice")
                 }
                 self.header = names
                 return nil
             }
             guard fields.count == header.count else {
-                return .rejected(IngestError(file: importer.path, line: lineNumber, field: nil,
-                                             reason: "has \(fields.count) fields but the header has \(header.count)"))
+                return .rejected(
+                    IngestError(
+                        file: importer.path, line: lineNumber, field: nil,
+                        reason: "has \(fields.count) fields but the header has \(header.count)"))
             }
             var values: [String: FieldValue] = [:]
             values.reserveCapacity(header.count)
@@ -187,7 +205,9 @@ public struct EventFileImporter: Sendable {
         do {
             fields = try JSONRowParser.parseObject(line)
         } catch {
-            return .rejected(IngestError(file: path, line: lineNumber, field: nil, reason: "\(error.reason) (column \(error.column))"))
+            return .rejected(
+                IngestError(
+                    file: path, line: lineNumber, field: nil, reason: "\(error.reason) (column \(error.column))"))
         }
         return decodeFields(fields, lineNumber: lineNumber, raw: line)
     }

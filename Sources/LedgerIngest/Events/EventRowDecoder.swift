@@ -7,8 +7,11 @@ public struct EventRowDecoder: Sendable {
     public static let tokenFields = TokenKind.allCases.map(\.rawValue)
     public static let attributionFields = AttributionDimension.allCases.map(\.rawValue)
     public static let knownFields: [String] =
-        ["id", "timestamp", "source", "provider", "model", "region", "service_tier", "outcome", "latency_ms", "tokens", "tags",
-         "gpu_seconds", "storage_byte_hours"] + tokenFields + attributionFields
+        [
+            "id", "timestamp", "source", "provider", "model", "region", "service_tier", "outcome", "latency_ms",
+            "tokens", "tags",
+            "gpu_seconds", "storage_byte_hours",
+        ] + tokenFields + attributionFields
 
     private static let knownSet = Set(knownFields)
 
@@ -40,7 +43,8 @@ public struct EventRowDecoder: Sendable {
             throw FieldError(field: "timestamp", reason: "missing; write an RFC 3339 time such as 2026-03-02T14:00:00Z")
         }
         guard let timestamp = Timestamp(parsing: timestampText) else {
-            throw FieldError(field: "timestamp", reason: "'\(timestampText)' is not an RFC 3339 time (e.g. 2026-03-02T14:00:00Z)")
+            throw FieldError(
+                field: "timestamp", reason: "'\(timestampText)' is not an RFC 3339 time (e.g. 2026-03-02T14:00:00Z)")
         }
         guard let provider = try optionalString(fields, "provider") else {
             throw FieldError(field: "provider", reason: "missing; e.g. openai, anthropic, bedrock, self-hosted")
@@ -50,20 +54,25 @@ public struct EventRowDecoder: Sendable {
             storageByteHours: try count(fields["storage_byte_hours"], "storage_byte_hours"))
         let model = try optionalString(fields, "model")
         guard let model else {
-            throw FieldError(field: "model", reason: "missing; name the model (or the GPU model / storage class for resource rows)")
+            throw FieldError(
+                field: "model", reason: "missing; name the model (or the GPU model / storage class for resource rows)")
         }
-        var event = UsageEvent(id: id, timestamp: timestamp, source: try optionalString(fields, "source") ?? defaultSource, provider: provider, model: model)
+        var event = UsageEvent(
+            id: id, timestamp: timestamp, source: try optionalString(fields, "source") ?? defaultSource,
+            provider: provider, model: model)
         event.region = try optionalString(fields, "region")
         event.resources = resources
         if let tier = try optionalString(fields, "service_tier") {
             guard let parsed = ServiceTier(rawValue: tier.lowercased()) else {
-                throw FieldError(field: "service_tier", reason: "'\(tier)' is not one of standard, batch, flex, priority")
+                throw FieldError(
+                    field: "service_tier", reason: "'\(tier)' is not one of standard, batch, flex, priority")
             }
             event.serviceTier = parsed
         }
         if let outcome = try optionalString(fields, "outcome") {
             guard let parsed = Outcome(rawValue: outcome.lowercased()) else {
-                throw FieldError(field: "outcome", reason: "'\(outcome)' is not one of ok, error, retried, cancelled, estimated")
+                throw FieldError(
+                    field: "outcome", reason: "'\(outcome)' is not one of ok, error, retried, cancelled, estimated")
             }
             event.outcome = parsed
         }
@@ -77,7 +86,9 @@ public struct EventRowDecoder: Sendable {
                 throw FieldError(field: "tokens", reason: "must be an object such as {\"input\":100,\"output\":20}")
             }
             for key in members.keys where TokenKind(rawValue: key) == nil {
-                throw FieldError(field: "tokens.\(key)", reason: "unknown token kind; kinds are \(EventRowDecoder.tokenFields.joined(separator: ", "))")
+                throw FieldError(
+                    field: "tokens.\(key)",
+                    reason: "unknown token kind; kinds are \(EventRowDecoder.tokenFields.joined(separator: ", "))")
             }
             for kind in TokenKind.allCases {
                 if fields[kind.rawValue] != nil {
@@ -156,7 +167,8 @@ public struct EventRowDecoder: Sendable {
                         try JSONRowParser.parseObject(buffer)
                     }
                 } catch {
-                    throw FieldError(field: "tags", reason: "not a valid JSON object: \(error.reason) at column \(error.column)")
+                    throw FieldError(
+                        field: "tags", reason: "not a valid JSON object: \(error.reason) at column \(error.column)")
                 }
                 return try tags(.object(object))
             }
@@ -164,7 +176,8 @@ public struct EventRowDecoder: Sendable {
             for pair in trimmed.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2, !parts[0].isEmpty else {
-                    throw FieldError(field: "tags", reason: "'\(pair)' is not key=value; write tags as k=v;k2=v2 or a JSON object")
+                    throw FieldError(
+                        field: "tags", reason: "'\(pair)' is not key=value; write tags as k=v;k2=v2 or a JSON object")
                 }
                 tags[String(parts[0]).trimmingWhitespace()] = String(parts[1]).trimmingWhitespace()
             }

@@ -9,7 +9,9 @@ public enum CSVRecordSplitter {
     }
 
     /// The fields of one complete record, or a reason it is malformed.
-    public static func fields(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8 = UInt8(ascii: ",")) -> Result<[String], CSVError> {
+    public static func fields(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8 = UInt8(ascii: ",")) -> Result<
+        [String], CSVError
+    > {
         var fields: [String] = []
         var index = 0
         let count = bytes.count
@@ -33,7 +35,9 @@ public enum CSVRecordSplitter {
                         value.append(byte)
                     }
                 }
-                guard closed else { return .failure(CSVError(column: fields.count + 1, reason: "unterminated quoted field")) }
+                guard closed else {
+                    return .failure(CSVError(column: fields.count + 1, reason: "unterminated quoted field"))
+                }
                 fields.append(String(decoding: value, as: UTF8.self))
                 if index < count, bytes[index] != separator {
                     return .failure(CSVError(column: fields.count, reason: "unexpected text after a closing quote"))

@@ -20,9 +20,13 @@ public struct JSONRowParser {
         var parser = JSONRowParser(bytes: bytes)
         parser.skipWhitespace()
         guard parser.peek() == UInt8(ascii: "{") else {
-            throw parser.failure(parser.index >= bytes.count ? "empty line where a JSON object was expected" : "expected a JSON object starting with '{'")
+            throw parser.failure(
+                parser.index >= bytes.count
+                    ? "empty line where a JSON object was expected" : "expected a JSON object starting with '{'")
         }
-        guard case .object(let fields) = try parser.value(depth: 0) else { throw parser.failure("expected a JSON object") }
+        guard case .object(let fields) = try parser.value(depth: 0) else {
+            throw parser.failure("expected a JSON object")
+        }
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.failure("unexpected text after the JSON object") }
         return fields
@@ -33,13 +37,17 @@ public struct JSONRowParser {
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, bytes[index] == 32 || bytes[index] == 9 || bytes[index] == 10 || bytes[index] == 13 { index += 1 }
+        while index < bytes.count, bytes[index] == 32 || bytes[index] == 9 || bytes[index] == 10 || bytes[index] == 13 {
+            index += 1
+        }
     }
 
     private mutating func expect(_ byte: UInt8) throws(Failure) {
         skipWhitespace()
         guard peek() == byte else {
-            throw failure(index >= bytes.count ? "the line ends too early (truncated JSON?)" : "expected '\(Character(Unicode.Scalar(byte)))'")
+            throw failure(
+                index >= bytes.count
+                    ? "the line ends too early (truncated JSON?)" : "expected '\(Character(Unicode.Scalar(byte)))'")
         }
         index += 1
     }

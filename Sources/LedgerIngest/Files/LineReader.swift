@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads a file line by line in fixed-size chunks: memory stays constant however large the file.
@@ -25,7 +25,8 @@ public struct LineReader: ~Copyable {
     public init(path: String, chunkSize: Int = 1 << 20) throws(IngestError) {
         descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else {
-            throw IngestError(file: path, line: nil, field: nil, reason: "cannot open the file (\(String(cString: strerror(errno))))")
+            throw IngestError(
+                file: path, line: nil, field: nil, reason: "cannot open the file (\(String(cString: strerror(errno))))")
         }
         var info = stat()
         fileSize = fstat(descriptor, &info) == 0 ? Int64(info.st_size) : 0
@@ -38,7 +39,8 @@ public struct LineReader: ~Copyable {
 
     /// Calls `body` with the next line's bytes and its 1-based number, or returns `nil` at the
     /// end of the file. The bytes are only valid inside `body`.
-    public mutating func nextLine<Result>(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Result) throws -> Result? {
+    public mutating func nextLine<Result>(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Result) throws -> Result?
+    {
         while true {
             if let newline = findNewline() {
                 let lineEnd = newline > start && buffer[newline - 1] == 13 ? newline - 1 : newline

@@ -28,12 +28,17 @@ enum DistinctCounter {
     ) {
         // Dimension sets: their values, and whether they pass the filters on main dimensions.
         var values: [Int64: [String]] = [:]
-        let sets = try Row.fetchCursor(db, sql: "SELECT id, \(SQLiteSchema.mainDimensions.map(SQLiteSchema.quoted).joined(separator: ", ")) FROM dimension_sets")
+        let sets = try Row.fetchCursor(
+            db,
+            sql:
+                "SELECT id, \(SQLiteSchema.mainDimensions.map(SQLiteSchema.quoted).joined(separator: ", ")) FROM dimension_sets"
+        )
         while let row = try sets.next() {
             values[row[0]] = (1...SQLiteSchema.mainDimensions.count).map { row[$0] }
         }
         let mainFilters = query.filters.compactMap { dimension, value -> (Int, String)? in
-            guard let name = dimension.columnName, let position = SQLiteSchema.mainDimensions.firstIndex(of: name) else { return nil }
+            guard let name = dimension.columnName, let position = SQLiteSchema.mainDimensions.firstIndex(of: name)
+            else { return nil }
             return (position, value)
         }
         var conditions = [source.rangeCondition(query).0]
@@ -43,7 +48,8 @@ enum DistinctCounter {
             conditions.append("r.\(SQLiteSchema.quoted(name)) = ?")
             arguments.append(value)
         }
-        let sql = "SELECT r.dimension_set, \(source.secondsExpression), r.\"user\", r.session FROM \(source.table) r WHERE \(conditions.joined(separator: " AND "))"
+        let sql =
+            "SELECT r.dimension_set, \(source.secondsExpression), r.\"user\", r.session FROM \(source.table) r WHERE \(conditions.joined(separator: " AND "))"
         let statement = try db.makeStatement(sql: sql)
         try statement.setArguments(StatementArguments(arguments))
         let raw = statement.sqliteStatement
@@ -63,7 +69,8 @@ enum DistinctCounter {
             let code = sqlite3_step(raw)
             if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else {
-                throw LedgerStoreError("Cannot count users and sessions: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+                throw LedgerStoreError(
+                    "Cannot count users and sessions: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
             }
             let dimensionSet = sqlite3_column_int64(raw, 0)
             let allowed: Bool
@@ -71,7 +78,9 @@ enum DistinctCounter {
                 allowed = known
             } else {
                 let setValues = values[dimensionSet] ?? []
-                allowed = mainFilters.allSatisfy { position, value in position < setValues.count && setValues[position] == value }
+                allowed = mainFilters.allSatisfy { position, value in
+                    position < setValues.count && setValues[position] == value
+                }
                 passes[dimensionSet] = allowed
             }
             guard allowed else { continue }
@@ -106,11 +115,14 @@ enum DistinctCounter {
                     case .attribution(.user): value = point.user
                     case .attribution(.session): value = point.session
                     default:
-                        value = dimension.columnName.flatMap { SQLiteSchema.mainDimensions.firstIndex(of: $0) }.map { setValues[$0] }
+                        value = dimension.columnName.flatMap { SQLiteSchema.mainDimensions.firstIndex(of: $0) }.map {
+                            setValues[$0]
+                        }
                     }
                     return value.flatMap { $0.isEmpty ? nil : $0 }
                 }
-                let key = SQLiteLedger.DistinctKey(keys: keys, period: query.granularity == nil ? nil : Timestamp(seconds: period))
+                let key = SQLiteLedger.DistinctKey(
+                    keys: keys, period: query.granularity == nil ? nil : Timestamp(seconds: period))
                 if let existing = groupIndex[key] {
                     group = existing
                 } else {

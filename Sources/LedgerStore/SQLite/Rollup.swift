@@ -5,7 +5,8 @@ import LedgerCore
 /// Hashing looks at the five most discriminating fields only (equality still compares all),
 /// because this key is hashed once per recorded event.
 struct DimensionSet: Hashable, Sendable {
-    var provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer, costCentre,
+    var provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer,
+        costCentre,
         environment: String
 
     init(_ event: borrowing UsageEvent) {
@@ -34,7 +35,10 @@ struct DimensionSet: Hashable, Sendable {
 
     /// Values in `SQLiteSchema.mainDimensions` order.
     var values: [String] {
-        [provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer, costCentre, environment]
+        [
+            provider, model, source, serviceTier, outcome, organisation, team, project, application, feature, customer,
+            costCentre, environment,
+        ]
     }
 }
 

@@ -23,21 +23,27 @@ struct ReportSource {
     static let events: ReportSource = {
         let waste = "d.outcome IN ('error','retried','cancelled')"
         let expressions: [String] =
-            ["1", "(1 - r.priced)", "(d.outcome = 'error')", "(d.outcome = 'retried')", "(d.outcome = 'cancelled')", "(d.outcome = 'estimated')"]
+            [
+                "1", "(1 - r.priced)", "(d.outcome = 'error')", "(d.outcome = 'retried')", "(d.outcome = 'cancelled')",
+                "(d.outcome = 'estimated')",
+            ]
             + SQLiteSchema.tokenColumns.map { "r." + SQLiteSchema.quoted($0) }
             + [
                 "r.gpu_seconds", "r.storage_byte_hours", "(r.cost_pico / 1000000)", "(r.cost_pico % 1000000)",
-                "(CASE WHEN \(waste) THEN r.cost_pico / 1000000 ELSE 0 END)", "(CASE WHEN \(waste) THEN r.cost_pico % 1000000 ELSE 0 END)",
+                "(CASE WHEN \(waste) THEN r.cost_pico / 1000000 ELSE 0 END)",
+                "(CASE WHEN \(waste) THEN r.cost_pico % 1000000 ELSE 0 END)",
                 "COALESCE(r.latency_ms, 0)", "(r.latency_ms IS NOT NULL)",
             ]
         let dimensions = SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions + ["region"]
         return ReportSource(
-            table: "events", dimensions: Set(dimensions), secondsExpression: "(r.ts / 1000000)", isRaw: true, metricExpressions: expressions)
+            table: "events", dimensions: Set(dimensions), secondsExpression: "(r.ts / 1000000)", isRaw: true,
+            metricExpressions: expressions)
     }()
 
     static let hour = rollup("rollup_hour", dimensions: SQLiteSchema.mainDimensions)
     static let day = rollup("rollup_day", dimensions: SQLiteSchema.mainDimensions)
-    static let dayActor = rollup("rollup_day_actor", dimensions: SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions)
+    static let dayActor = rollup(
+        "rollup_day_actor", dimensions: SQLiteSchema.mainDimensions + SQLiteSchema.actorDimensions)
 
     /// The time-range condition and its arguments.
     func rangeCondition(_ query: ReportQuery) -> (String, [any DatabaseValueConvertible]) {
@@ -97,7 +103,8 @@ extension SQLiteLedger {
     /// or a time boundary the rollups do not have).
     public func report(_ query: ReportQuery) async throws -> Report {
         guard query.from < query.to else {
-            throw LedgerStoreError("The report period is empty: --from \(query.from.iso8601) is not before --to \(query.to.iso8601).")
+            throw LedgerStoreError(
+                "The report period is empty: --from \(query.from.iso8601) is not before --to \(query.to.iso8601).")
         }
         let (main, distinct) = SQLiteLedger.plan(query)
         return try await pool.read { db in
@@ -108,7 +115,9 @@ extension SQLiteLedger {
             let totalCounts: (users: Int64, sessions: Int64)
             if query.groupBy.contains(where: { $0.columnName == nil || $0 == .region }) {
                 counts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: true)
-                totalCounts = try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: false).values.first ?? (0, 0)
+                totalCounts =
+                    try SQLiteLedger.distinctCounts(db, query: query, source: distinct, grouped: false).values.first
+                    ?? (0, 0)
             } else {
                 (counts, totalCounts) = try DistinctCounter.count(db, query: query, source: distinct)
             }
@@ -156,7 +165,8 @@ extension SQLiteLedger {
             }
             whereArguments.append(value)
         }
-        let groupBy = grouped && !select.isEmpty ? " GROUP BY " + (1...select.count).map(String.init).joined(separator: ", ") : ""
+        let groupBy =
+            grouped && !select.isEmpty ? " GROUP BY " + (1...select.count).map(String.init).joined(separator: ", ") : ""
         return (select, " WHERE " + conditions.joined(separator: " AND "), groupBy, selectArguments + whereArguments)
     }
 
@@ -168,10 +178,12 @@ extension SQLiteLedger {
         }
     }
 
-    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool) throws -> [ReportRow] {
+    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool) throws -> [ReportRow]
+    {
         let parts = clauses(query, source: source, grouped: grouped)
         let sums = source.metricExpressions.map { "COALESCE(SUM(\($0)), 0)" }
-        let sql = "SELECT \((parts.select + sums).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
+        let sql =
+            "SELECT \((parts.select + sums).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
         let keyCount = grouped ? query.groupBy.count : 0
         let hasPeriod = grouped && query.granularity != nil
         var result: [ReportRow] = []
@@ -220,7 +232,8 @@ extension SQLiteLedger {
     ) throws -> [DistinctKey: (users: Int64, sessions: Int64)] {
         let parts = clauses(query, source: source, grouped: grouped)
         let counts = ["COUNT(DISTINCT NULLIF(r.\"user\", ''))", "COUNT(DISTINCT NULLIF(r.session, ''))"]
-        let sql = "SELECT \((parts.select + counts).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
+        let sql =
+            "SELECT \((parts.select + counts).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
         let keyCount = grouped ? query.groupBy.count : 0
         let hasPeriod = grouped && query.granularity != nil
         var result: [DistinctKey: (users: Int64, sessions: Int64)] = [:]

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import GRDBSQLite
-import Synchronization
 public import LedgerCore
+import Synchronization
 
 /// The embedded ledger: one SQLite file in WAL mode, created and migrated on open.
 ///
@@ -39,17 +39,20 @@ public final class SQLiteLedger: Ledger {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteSchema.migrator.migrate(pool)
         } catch {
-            throw LedgerStoreError("Cannot open the ledger '\(path)': \(error). Check the path and that no other program holds it.")
+            throw LedgerStoreError(
+                "Cannot open the ledger '\(path)': \(error). Check the path and that no other program holds it.")
         }
     }
 
     static let insertSQL: String = {
         let columns =
-            ["id", "ts", "dimension_set", "user", "session", "region", "resolved_model", "latency_ms"] + SQLiteSchema.tokenColumns
+            ["id", "ts", "dimension_set", "user", "session", "region", "resolved_model", "latency_ms"]
+            + SQLiteSchema.tokenColumns
             + ["gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced"]
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
         // Only a repeated id is skipped; a CHECK violation must fail the batch (OR IGNORE would hide it).
-        return "INSERT INTO events (\(columns.map(SQLiteSchema.quoted).joined(separator: ","))) VALUES (\(placeholders)) ON CONFLICT(id) DO NOTHING"
+        return
+            "INSERT INTO events (\(columns.map(SQLiteSchema.quoted).joined(separator: ","))) VALUES (\(placeholders)) ON CONFLICT(id) DO NOTHING"
     }()
 
     /// Records events in one transaction; ids already present are skipped, and only new events
@@ -79,7 +82,9 @@ public final class SQLiteLedger: Ledger {
         for index in events.indices {
             let cost = events[index].cost.picodollars
             guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
-                throw LedgerStoreError("Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it.")
+                throw LedgerStoreError(
+                    "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
+                )
             }
             let set = DimensionSet(events[index].event)
             let position: Int32
@@ -98,16 +103,21 @@ public final class SQLiteLedger: Ledger {
             let seconds = events[index].event.timestamp.seconds
             let hourKey = RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
             if pendingHour?.key != hourKey {
-                if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+                if let pending = pendingHour {
+                    hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                }
                 pendingHour = (hourKey, RollupAccumulator())
             }
             pendingHour!.accumulator.add(events[index])
             let attribution = events[index].event.attribution
             let actorKey = ActorRollupKey(
-                bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position), user: attribution.user ?? "",
+                bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
+                user: attribution.user ?? "",
                 session: attribution.session ?? "")
             if pendingActor?.key != actorKey {
-                if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
+                if let pending = pendingActor {
+                    actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                }
                 pendingActor = (actorKey, RollupAccumulator())
             }
             pendingActor!.accumulator.add(events[index])
@@ -139,7 +149,8 @@ public final class SQLiteLedger: Ledger {
             let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
             var binder = Binder(statement: statement.sqliteStatement)
             for index in batch.events.indices {
-                try SQLiteLedger.insert(batch.events[index], dimensionSet: ids[Int(batch.setOfEvent[index])], binder: &binder, db: db)
+                try SQLiteLedger.insert(
+                    batch.events[index], dimensionSet: ids[Int(batch.setOfEvent[index])], binder: &binder, db: db)
                 if db.changesCount == 1 {
                     summary.inserted += 1
                 } else {
@@ -155,27 +166,37 @@ public final class SQLiteLedger: Ledger {
                 let rated = batch.events[index]
                 let position = Int64(batch.setOfEvent[index])
                 let seconds = rated.event.timestamp.seconds
-                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?.add(rated, sign: -1)
+                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?.add(
+                    rated, sign: -1)
                 let actorKey = ActorRollupKey(
-                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position, user: rated.event.attribution.user ?? "",
+                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position,
+                    user: rated.event.attribution.user ?? "",
                     session: rated.event.attribution.session ?? "")
                 actor[actorKey]?.add(rated, sign: -1)
             }
             var day: [RollupKey: RollupAccumulator] = [:]
             for (key, accumulator) in hour where accumulator.requests > 0 {
-                day[RollupKey(bucket: key.bucket - key.bucket.positiveRemainder(86_400), dimensionSet: key.dimensionSet), default: RollupAccumulator()]
-                    .add(accumulator)
+                day[
+                    RollupKey(
+                        bucket: key.bucket - key.bucket.positiveRemainder(86_400), dimensionSet: key.dimensionSet),
+                    default: RollupAccumulator()
+                ]
+                .add(accumulator)
             }
             func id(_ position: Int64) -> Int64 { ids[Int(position)] }
-            try SQLiteLedger.upsert(hour, into: "rollup_hour", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
+            try SQLiteLedger.upsert(hour, into: "rollup_hour", keyColumns: ["bucket", "dimension_set"], db: db) {
+                key, binder in
                 binder.bind(key.bucket)
                 binder.bind(id(key.dimensionSet))
             }
-            try SQLiteLedger.upsert(day, into: "rollup_day", keyColumns: ["bucket", "dimension_set"], db: db) { key, binder in
+            try SQLiteLedger.upsert(day, into: "rollup_day", keyColumns: ["bucket", "dimension_set"], db: db) {
+                key, binder in
                 binder.bind(key.bucket)
                 binder.bind(id(key.dimensionSet))
             }
-            try SQLiteLedger.upsert(actor, into: "rollup_day_actor", keyColumns: ["bucket", "dimension_set", "user", "session"], db: db) {
+            try SQLiteLedger.upsert(
+                actor, into: "rollup_day_actor", keyColumns: ["bucket", "dimension_set", "user", "session"], db: db
+            ) {
                 key, binder in
                 binder.bind(key.bucket)
                 binder.bind(id(key.dimensionSet))
@@ -191,7 +212,9 @@ public final class SQLiteLedger: Ledger {
     }
 
     /// Inserts one event row (skipped by SQLite when its id is already recorded).
-    private static func insert(_ rated: borrowing RatedEvent, dimensionSet: Int64, binder: inout Binder, db: Database) throws {
+    private static func insert(_ rated: borrowing RatedEvent, dimensionSet: Int64, binder: inout Binder, db: Database)
+        throws
+    {
         binder.reset()
         binder.bind(rated.event.id)
         binder.bind(rated.event.timestamp.microseconds)
@@ -220,13 +243,15 @@ public final class SQLiteLedger: Ledger {
         let columns = SQLiteSchema.mainDimensions.map(SQLiteSchema.quoted)
         let arguments = StatementArguments(set.values)
         if let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM dimension_sets WHERE \(columns.map { "\($0) = ?" }.joined(separator: " AND "))", arguments: arguments)
+            db, sql: "SELECT id FROM dimension_sets WHERE \(columns.map { "\($0) = ?" }.joined(separator: " AND "))",
+            arguments: arguments)
         {
             return id
         }
         do {
             try db.execute(
-                sql: "INSERT INTO dimension_sets (\(columns.joined(separator: ","))) VALUES (\(columns.map { _ in "?" }.joined(separator: ",")))",
+                sql:
+                    "INSERT INTO dimension_sets (\(columns.joined(separator: ","))) VALUES (\(columns.map { _ in "?" }.joined(separator: ",")))",
                 arguments: arguments)
         } catch {
             throw LedgerStoreError("Cannot record dimensions \(set.values): \(error)")
@@ -235,11 +260,14 @@ public final class SQLiteLedger: Ledger {
     }
 
     private static func upsert<Key>(
-        _ rows: [Key: RollupAccumulator], into table: String, keyColumns: [String], db: Database, bindKey: (Key, inout Binder) -> Void
+        _ rows: [Key: RollupAccumulator], into table: String, keyColumns: [String], db: Database,
+        bindKey: (Key, inout Binder) -> Void
     ) throws {
         guard !rows.isEmpty else { return }
         let columns = keyColumns + SQLiteSchema.metricColumns
-        let updates = SQLiteSchema.metricColumns.map { "\(SQLiteSchema.quoted($0)) = \(SQLiteSchema.quoted($0)) + excluded.\(SQLiteSchema.quoted($0))" }
+        let updates = SQLiteSchema.metricColumns.map {
+            "\(SQLiteSchema.quoted($0)) = \(SQLiteSchema.quoted($0)) + excluded.\(SQLiteSchema.quoted($0))"
+        }
         let sql = """
             INSERT INTO \(table) (\(columns.map(SQLiteSchema.quoted).joined(separator: ","))) \
             VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ","))) \
@@ -266,7 +294,9 @@ public final class SQLiteLedger: Ledger {
         if tags.count == 1, let (key, value) = tags.first {
             return "{" + OrderedJSON.quoted(key) + ":" + OrderedJSON.quoted(value) + "}"
         }
-        return "{" + tags.sorted { $0.key < $1.key }.map { OrderedJSON.quoted($0.key) + ":" + OrderedJSON.quoted($0.value) }.joined(separator: ",") + "}"
+        return "{"
+            + tags.sorted { $0.key < $1.key }.map { OrderedJSON.quoted($0.key) + ":" + OrderedJSON.quoted($0.value) }
+            .joined(separator: ",") + "}"
     }
 
     /// Counts and time span of the whole ledger.
@@ -274,7 +304,8 @@ public final class SQLiteLedger: Ledger {
         try await pool.read { db in
             let row = try Row.fetchOne(
                 db,
-                sql: "SELECT COUNT(*), COALESCE(SUM(1 - priced), 0), MIN(ts), MAX(ts), COALESCE(SUM(cost_pico / 1000000), 0), COALESCE(SUM(cost_pico % 1000000), 0) FROM events"
+                sql:
+                    "SELECT COUNT(*), COALESCE(SUM(1 - priced), 0), MIN(ts), MAX(ts), COALESCE(SUM(cost_pico / 1000000), 0), COALESCE(SUM(cost_pico % 1000000), 0) FROM events"
             )!
             let micro: Int64 = row[4]
             let remainder: Int64 = row[5]

@@ -8,7 +8,8 @@ import GRDB
 enum SQLiteSchema {
     /// The dimensions of a dimension set, in column order.
     static let mainDimensions = [
-        "provider", "model", "source", "service_tier", "outcome", "organisation", "team", "project", "application", "feature",
+        "provider", "model", "source", "service_tier", "outcome", "organisation", "team", "project", "application",
+        "feature",
         "customer", "cost_centre", "environment",
     ]
     /// Extra keys of the per-user, per-session day rollup (also columns of `events`).
@@ -21,7 +22,10 @@ enum SQLiteSchema {
 
     static let metricColumns =
         ["requests", "unpriced", "failed", "retried", "cancelled", "estimated"] + tokenColumns
-        + ["gpu_seconds", "storage_byte_hours", "cost_micro", "cost_pico_rem", "wasted_micro", "wasted_pico_rem", "latency_ms_sum", "latency_count"]
+        + [
+            "gpu_seconds", "storage_byte_hours", "cost_micro", "cost_pico_rem", "wasted_micro", "wasted_pico_rem",
+            "latency_ms_sum", "latency_count",
+        ]
 
     static func quoted(_ name: String) -> String { "\"" + name + "\"" }
 
@@ -29,49 +33,53 @@ enum SQLiteSchema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-events-and-rollups") { db in
             let dimensionColumns = mainDimensions.map { "\(quoted($0)) TEXT NOT NULL" }.joined(separator: ", ")
-            try db.execute(sql: """
-                CREATE TABLE dimension_sets (
-                    id INTEGER PRIMARY KEY,
-                    \(dimensionColumns),
-                    CHECK (provider <> ''),
-                    CHECK (service_tier IN ('standard','batch','flex','priority')),
-                    CHECK (outcome IN ('ok','error','retried','cancelled','estimated')),
-                    UNIQUE (\(mainDimensions.map(quoted).joined(separator: ", ")))
-                )
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE dimension_sets (
+                        id INTEGER PRIMARY KEY,
+                        \(dimensionColumns),
+                        CHECK (provider <> ''),
+                        CHECK (service_tier IN ('standard','batch','flex','priority')),
+                        CHECK (outcome IN ('ok','error','retried','cancelled','estimated')),
+                        UNIQUE (\(mainDimensions.map(quoted).joined(separator: ", ")))
+                    )
+                    """)
             let tokenChecks = tokenColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0 CHECK (\(quoted($0)) >= 0)" }
-            try db.execute(sql: """
-                CREATE TABLE events (
-                    seq INTEGER PRIMARY KEY,
-                    id TEXT NOT NULL UNIQUE CHECK (id <> ''),
-                    ts INTEGER NOT NULL,
-                    dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
-                    "user" TEXT NOT NULL DEFAULT '',
-                    session TEXT NOT NULL DEFAULT '',
-                    region TEXT NOT NULL DEFAULT '',
-                    resolved_model TEXT,
-                    latency_ms INTEGER CHECK (latency_ms IS NULL OR latency_ms >= 0),
-                    \(tokenChecks.joined(separator: ",\n"))
-                    , gpu_seconds INTEGER NOT NULL DEFAULT 0 CHECK (gpu_seconds >= 0),
-                    storage_byte_hours INTEGER NOT NULL DEFAULT 0 CHECK (storage_byte_hours >= 0),
-                    tags TEXT,
-                    cost_pico INTEGER NOT NULL,
-                    priced INTEGER NOT NULL CHECK (priced IN (0, 1))
-                )
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE CHECK (id <> ''),
+                        ts INTEGER NOT NULL,
+                        dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                        "user" TEXT NOT NULL DEFAULT '',
+                        session TEXT NOT NULL DEFAULT '',
+                        region TEXT NOT NULL DEFAULT '',
+                        resolved_model TEXT,
+                        latency_ms INTEGER CHECK (latency_ms IS NULL OR latency_ms >= 0),
+                        \(tokenChecks.joined(separator: ",\n"))
+                        , gpu_seconds INTEGER NOT NULL DEFAULT 0 CHECK (gpu_seconds >= 0),
+                        storage_byte_hours INTEGER NOT NULL DEFAULT 0 CHECK (storage_byte_hours >= 0),
+                        tags TEXT,
+                        cost_pico INTEGER NOT NULL,
+                        priced INTEGER NOT NULL CHECK (priced IN (0, 1))
+                    )
+                    """)
             try db.execute(sql: "CREATE INDEX events_by_time ON events(ts)")
             let metrics = metricColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ", ")
             for table in ["rollup_hour", "rollup_day"] {
-                try db.execute(sql: """
-                    CREATE TABLE \(table) (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id), \(metrics),
-                        PRIMARY KEY (bucket, dimension_set)) WITHOUT ROWID
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE \(table) (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id), \(metrics),
+                            PRIMARY KEY (bucket, dimension_set)) WITHOUT ROWID
+                        """)
             }
-            try db.execute(sql: """
-                CREATE TABLE rollup_day_actor (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
-                    "user" TEXT NOT NULL, session TEXT NOT NULL, \(metrics),
-                    PRIMARY KEY (bucket, dimension_set, "user", session)) WITHOUT ROWID
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE rollup_day_actor (bucket INTEGER NOT NULL, dimension_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                        "user" TEXT NOT NULL, session TEXT NOT NULL, \(metrics),
+                        PRIMARY KEY (bucket, dimension_set, "user", session)) WITHOUT ROWID
+                    """)
         }
         return migrator
     }
