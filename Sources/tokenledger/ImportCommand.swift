@@ -8,7 +8,8 @@ import LedgerStore
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import usage events from JSON Lines or CSV files (schema: docs/EVENTS.md).",
+        abstract:
+            "Import usage events (JSON Lines, CSV) or provider usage reports (OpenAI, Anthropic); see docs/EVENTS.md.",
         discussion: """
             Good rows are recorded and bad ones reported with file, line, field and reason; the command then \
             exits with status 1. With --strict nothing is written unless every row is good. Importing the same \
@@ -20,7 +21,8 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "Files to import.") var files: [String] = []
     @Option(name: .customLong("file"), help: "A file to import (repeatable; same as the arguments).") var fileOptions:
         [String] = []
-    @Option(help: "jsonl or csv (default: from the file name or its first byte).") var format: FormatArgument?
+    @Option(help: "jsonl, csv, openai-usage or anthropic-usage (default: detected from the file).") var format:
+        FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
     @Option(name: .customLong("show-errors"), help: "How many bad rows to list.") var showErrors: Int = 20
@@ -28,6 +30,39 @@ struct ImportCommand: AsyncParsableCommand {
 
     enum FormatArgument: String, ExpressibleByArgument, CaseIterable {
         case jsonl, csv
+        case openAIUsage = "openai-usage"
+        case anthropicUsage = "anthropic-usage"
+    }
+
+    /// A file's reader: normalised events, or a provider's usage report.
+    enum Reader {
+        case events(EventFileImporter)
+        case report(UsageReportImporter)
+
+        func run(onBatch: ([UsageEvent]) async throws -> Void, onReject: (IngestError) -> Void) async throws
+            -> EventFileImporter.Summary
+        {
+            switch self {
+            case .events(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .report(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
+            }
+        }
+    }
+
+    func reader(for path: String) throws -> Reader {
+        switch format {
+        case .openAIUsage: return .report(UsageReportImporter(path: path, format: .openAIUsage))
+        case .anthropicUsage: return .report(UsageReportImporter(path: path, format: .anthropicUsage))
+        case .jsonl, .csv: return .events(try importer(for: path))
+        case nil:
+            // A .json file may be a provider's usage report: look at its buckets.
+            if path.lowercased().hasSuffix(".json"), let data = FileManager.default.contents(atPath: path),
+                let page = try? JSONValue(parsing: data), let detected = UsageReportImporter.Format.detect(page)
+            {
+                return .report(UsageReportImporter(path: path, format: detected))
+            }
+            return .events(try importer(for: path))
+        }
     }
 
     var allFiles: [String] { files + fileOptions }
@@ -59,7 +94,7 @@ struct ImportCommand: AsyncParsableCommand {
         var errors = RejectionReport(limit: showErrors)
         if strict {
             for path in allFiles {
-                _ = try await importer(for: path).run(onBatch: { _ in }, onReject: { errors.add($0) })
+                _ = try await reader(for: path).run(onBatch: { _ in }, onReject: { errors.add($0) })
             }
             if errors.total > 0 {
                 errors.finish()
@@ -85,15 +120,20 @@ struct ImportCommand: AsyncParsableCommand {
     private func importFile(_ path: String, pipeline: inout RecordingPipeline, errors: inout RejectionReport)
         async throws
     {
-        let importer = try importer(for: path)
+        let reader = try reader(for: path)
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 1
         var progress = ProgressBar(label: (path as NSString).lastPathComponent, total: size, unit: "rows")
         let started = ContinuousClock.now
         var fileSummary = EventFileImporter.Summary()
         let recorded = try await pipeline.run { submit in
-            fileSummary = try await importer.run(
-                onBatch: submit, onReject: { errors.add($0) },
-                onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
+            switch reader {
+            case .events(let importer):
+                fileSummary = try await importer.run(
+                    onBatch: submit, onReject: { errors.add($0) },
+                    onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
+            case .report(let importer):
+                fileSummary = try await importer.run(onBatch: submit, onReject: { errors.add($0) })
+            }
         }
         progress.finish()
         let elapsed = ContinuousClock.now - started

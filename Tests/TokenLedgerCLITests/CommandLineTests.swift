@@ -178,6 +178,31 @@ import Testing
         #expect(json["unpriced_events"] as? Int == 0)
     }
 
+    @Test func importsAProviderUsageReportOnce() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "openai-usage.json",
+            """
+            {"object":"page","data":[{"object":"bucket","start_time":1759276800,"end_time":1759363200,"results":[
+              {"object":"organization.usage.completions.result","input_tokens":1000000,"output_tokens":0,"input_cached_tokens":0,
+               "num_model_requests":25,"project_id":"proj_a","model":"gpt-4o"}]}],"has_more":false,"next_page":null}
+            """)
+        let first = try runner.run(["import", "openai-usage.json"])
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output.contains("1 rows, 1 recorded"))
+        let second = try runner.run(["import", "--format", "openai-usage", "openai-usage.json"])
+        #expect(second.output.contains("0 recorded, 1 already in the ledger"))
+        let json = try runner.run(["report", "--period", "2025-10", "--by", "project,source", "--format", "json"])
+            .json()
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.first?["project"] as? String == "proj_a")
+        #expect(rows.first?["source"] as? String == "openai-usage")
+        #expect(rows.first?["requests"] as? Int == 25)
+        #expect(rows.first?["cost_usd"] as? String == "2.50")
+        #expect(rows.first?["cost_per_request_usd"] as? String == "0.10")
+    }
+
     @Test func demoThenReportReconciles() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }

@@ -103,7 +103,8 @@ public enum ProviderUsage {
         return result
     }
 
-    static func serviceTier(_ text: String) -> ServiceTier? {
+    /// The tier a provider's service-tier name bills at (`flex`, `on_demand_priority`, `batch`, …).
+    public static func serviceTier(_ text: String) -> ServiceTier? {
         switch text.lowercased() {
         case "flex", "on_demand_flex", "flex_discount": .flex
         case "priority", "on_demand_priority", "priority_on_demand": .priority

@@ -29,6 +29,12 @@ public struct UsageEvent: Sendable, Hashable {
     public var attribution: Attribution
     /// Free-form tags.
     public var tags: [String: String]
+    /// How many requests the event stands for: 1 for a metered call, N for a provider's aggregated
+    /// usage row (0 when the source does not say).
+    public var requests: Int64 = 1
+    /// Whether the requests were billed at the long-context tier, when the source says so
+    /// (Anthropic's usage report does); `nil` decides from the prompt tokens per request.
+    public var longContext: Bool?
 
     /// Creates an event.
     public init(
@@ -51,6 +57,12 @@ public struct UsageEvent: Sendable, Hashable {
         self.attribution = attribution
         self.tags = tags
     }
+}
+
+extension UsageEvent {
+    /// Prompt tokens per request: what context-length tiers measure (an aggregated row's prompt
+    /// tokens are spread over its requests).
+    public var promptPerRequest: Int64 { requests > 1 ? tokens.prompt / requests : tokens.prompt }
 }
 
 /// Non-token consumption carried by an event: GPU time and storage.

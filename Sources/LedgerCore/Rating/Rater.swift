@@ -60,7 +60,8 @@ public struct Rater: Sendable {
             plan.models[model].hasDiscounts || version.hasTimeWindows
             || (version.hasRegions && (event.region != nil || resolution.impliedRegion != nil))
             || (version.hasServiceTiers && event.serviceTier != .standard)
-            || (version.smallestTier != Int64.max && event.tokens.prompt > version.smallestTier)
+            || (version.smallestTier != Int64.max
+                && (event.longContext == true || event.promptPerRequest > version.smallestTier))
             || event.resources != .none
         if !needsLayers {
             let (picodollars, priced) = plan.standardCost(event.tokens, version: versionIndex)
@@ -145,10 +146,14 @@ public struct Rater: Sendable {
         // Layers, lowest first; a higher layer's listed price wins.
         var tierSheet: PriceSheet?
         if !version.contextTiers.isEmpty {
-            let prompt = event.tokens.prompt
+            let prompt = event.promptPerRequest
             var best: ContextTier?
-            for tier in version.contextTiers where prompt > tier.abovePromptTokens {
-                if best == nil || tier.abovePromptTokens > best!.abovePromptTokens { best = tier }
+            if let longContext = event.longContext {
+                best = longContext ? version.contextTiers.min { $0.abovePromptTokens < $1.abovePromptTokens } : nil
+            } else {
+                for tier in version.contextTiers where prompt > tier.abovePromptTokens {
+                    if best == nil || tier.abovePromptTokens > best!.abovePromptTokens { best = tier }
+                }
             }
             if let best {
                 tierSheet = best.perMillion

@@ -10,7 +10,7 @@ public struct EventRowDecoder: Sendable {
         [
             "id", "timestamp", "source", "provider", "model", "region", "service_tier", "outcome", "latency_ms",
             "tokens", "tags",
-            "gpu_seconds", "storage_byte_hours",
+            "gpu_seconds", "storage_byte_hours", "requests",
         ] + tokenFields + attributionFields
 
     private static let knownSet = Set(knownFields)
@@ -75,6 +75,9 @@ public struct EventRowDecoder: Sendable {
                     field: "outcome", reason: "'\(outcome)' is not one of ok, error, retried, cancelled, estimated")
             }
             event.outcome = parsed
+        }
+        if let requests = fields["requests"], requests != .null, requests != .string("") {
+            event.requests = try count(requests, "requests")
         }
         if let latency = fields["latency_ms"], latency != .null, latency != .string("") {
             event.latencyMilliseconds = try count(latency, "latency_ms")

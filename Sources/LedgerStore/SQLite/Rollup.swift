@@ -75,13 +75,14 @@ struct RollupAccumulator: Sendable {
 
     /// Adds an event (`sign` 1), or takes one back out (`sign` -1, for a duplicate found at write time).
     mutating func add(_ rated: borrowing RatedEvent, sign: Int64 = 1) {
-        requests += sign
+        let count = sign * rated.event.requests
+        requests += count
         if !rated.priced { unpriced += sign }
         switch rated.event.outcome {
-        case .error: failed += sign
-        case .retried: retried += sign
-        case .cancelled: cancelled += sign
-        case .estimated: estimated += sign
+        case .error: failed += count
+        case .retried: retried += count
+        case .cancelled: cancelled += count
+        case .estimated: estimated += count
         case .ok: break
         }
         let tokens = rated.event.tokens

@@ -24,8 +24,10 @@ struct ReportSource {
         let waste = "d.outcome IN ('error','retried','cancelled')"
         let expressions: [String] =
             [
-                "1", "(1 - r.priced)", "(d.outcome = 'error')", "(d.outcome = 'retried')", "(d.outcome = 'cancelled')",
-                "(d.outcome = 'estimated')",
+                "r.requests", "(1 - r.priced)", "(d.outcome = 'error') * r.requests",
+                "(d.outcome = 'retried') * r.requests",
+                "(d.outcome = 'cancelled') * r.requests",
+                "(d.outcome = 'estimated') * r.requests",
             ]
             + SQLiteSchema.tokenColumns.map { "r." + SQLiteSchema.quoted($0) }
             + [

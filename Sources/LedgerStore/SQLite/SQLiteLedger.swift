@@ -46,7 +46,10 @@ public final class SQLiteLedger: Ledger {
 
     static let insertSQL: String = {
         let columns =
-            ["id", "ts", "dimension_set", "user", "session", "region", "resolved_model", "latency_ms"]
+            [
+                "id", "ts", "dimension_set", "user", "session", "region", "resolved_model", "latency_ms", "requests",
+                "long_context",
+            ]
             + SQLiteSchema.tokenColumns
             + ["gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced"]
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
@@ -224,6 +227,8 @@ public final class SQLiteLedger: Ledger {
         binder.bind(rated.event.region ?? "")
         binder.bind(optional: rated.resolvedModel)
         binder.bind(optional: rated.event.latencyMilliseconds)
+        binder.bind(rated.event.requests)
+        binder.bind(optional: rated.event.longContext.map { $0 ? Int64(1) : 0 })
         let tokens = rated.event.tokens
         for kind in TokenKind.allCases { binder.bind(tokens[kind]) }
         binder.bind(rated.event.resources.gpuSeconds)

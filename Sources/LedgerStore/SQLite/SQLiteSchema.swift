@@ -57,6 +57,8 @@ enum SQLiteSchema {
                         region TEXT NOT NULL DEFAULT '',
                         resolved_model TEXT,
                         latency_ms INTEGER CHECK (latency_ms IS NULL OR latency_ms >= 0),
+                    requests INTEGER NOT NULL DEFAULT 1 CHECK (requests >= 0),
+                    long_context INTEGER CHECK (long_context IS NULL OR long_context IN (0, 1)),
                         \(tokenChecks.joined(separator: ",\n"))
                         , gpu_seconds INTEGER NOT NULL DEFAULT 0 CHECK (gpu_seconds >= 0),
                         storage_byte_hours INTEGER NOT NULL DEFAULT 0 CHECK (storage_byte_hours >= 0),
