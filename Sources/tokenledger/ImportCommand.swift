@@ -21,8 +21,8 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "Files to import.") var files: [String] = []
     @Option(name: .customLong("file"), help: "A file to import (repeatable; same as the arguments).") var fileOptions:
         [String] = []
-    @Option(help: "jsonl, csv, openai-usage or anthropic-usage (default: detected from the file).") var format:
-        FormatArgument?
+    @Option(help: "jsonl, csv, openai-usage, anthropic-usage or bedrock-logs (default: detected from the file).")
+    var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
     @Option(name: .customLong("show-errors"), help: "How many bad rows to list.") var showErrors: Int = 20
@@ -32,12 +32,14 @@ struct ImportCommand: AsyncParsableCommand {
         case jsonl, csv
         case openAIUsage = "openai-usage"
         case anthropicUsage = "anthropic-usage"
+        case bedrockLogs = "bedrock-logs"
     }
 
     /// A file's reader: normalised events, or a provider's usage report.
     enum Reader {
         case events(EventFileImporter)
         case report(UsageReportImporter)
+        case bedrock(BedrockLogImporter)
 
         func run(onBatch: ([UsageEvent]) async throws -> Void, onReject: (IngestError) -> Void) async throws
             -> EventFileImporter.Summary
@@ -45,6 +47,7 @@ struct ImportCommand: AsyncParsableCommand {
             switch self {
             case .events(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
             case .report(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .bedrock(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
             }
         }
     }
@@ -53,8 +56,17 @@ struct ImportCommand: AsyncParsableCommand {
         switch format {
         case .openAIUsage: return .report(UsageReportImporter(path: path, format: .openAIUsage))
         case .anthropicUsage: return .report(UsageReportImporter(path: path, format: .anthropicUsage))
+        case .bedrockLogs: return .bedrock(BedrockLogImporter(path: path))
         case .jsonl, .csv: return .events(try importer(for: path))
         case nil:
+            // Bedrock invocation logs are JSON Lines whose records name their schema.
+            if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4_096),
+                let firstLine = head.split(separator: UInt8(ascii: "\n")).first,
+                let record = try? JSONValue(parsing: Data(firstLine)),
+                BedrockLogImporter.recognises(record)
+            {
+                return .bedrock(BedrockLogImporter(path: path))
+            }
             // A .json file may be a provider's usage report: look at its buckets.
             if path.lowercased().hasSuffix(".json"), let data = FileManager.default.contents(atPath: path),
                 let page = try? JSONValue(parsing: data), let detected = UsageReportImporter.Format.detect(page)
@@ -132,6 +144,8 @@ struct ImportCommand: AsyncParsableCommand {
                     onBatch: submit, onReject: { errors.add($0) },
                     onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
             case .report(let importer):
+                fileSummary = try await importer.run(onBatch: submit, onReject: { errors.add($0) })
+            case .bedrock(let importer):
                 fileSummary = try await importer.run(onBatch: submit, onReject: { errors.add($0) })
             }
         }

@@ -125,3 +125,42 @@ import Testing
         #expect(rater.rate(event).cost.decimalString == "6.00", "unless the source says so")
     }
 }
+
+@Suite struct BedrockLogImporterTests {
+    /// Records shaped as Bedrock delivers them to S3 (see the model-invocation-logging guide).
+    static let logs = """
+        {"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timestamp":"2026-08-10T14:03:11Z","accountId":"123456789012","identity":{"arn":"arn:aws:sts::123456789012:assumed-role/app/ci"},"region":"us-east-1","requestId":"a1b2","operation":"Converse","modelId":"us.anthropic.claude-haiku-4-5-20251001-v1:0","input":{"inputContentType":"application/json","inputTokenCount":1000,"cacheReadInputTokenCount":4000,"cacheWriteInputTokenCount":0},"output":{"outputContentType":"application/json","outputTokenCount":200,"outputBodyJson":{"metrics":{"latencyMs":812}}},"requestMetadata":{"team":"legal","feature":"contract-review","ticket":"FIN-12"}}
+        {"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timestamp":"2026-08-10T14:03:12Z","accountId":"123456789012","region":"us-east-1","requestId":"c3d4","operation":"InvokeModel","modelId":"amazon.nova-lite-v1:0","errorCode":"ThrottlingException","input":{"inputTokenCount":50},"output":{"outputTokenCount":0}}
+        {"schemaType":"ModelInvocationLog","timestamp":"2026-08-10T14:03:13Z","requestId":"e5f6","modelId":"amazon.nova-lite-v1:0","input":{"inputTokenCount":-1},"output":{}}
+        {"schemaType":"ModelInvocationLog","timestamp":"2026-08-10T14:03:13Z","requestId":"g7
+        """
+
+    @Test func invocationLogsBecomeAttributedEvents() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tl-bedrock-\(UUID().uuidString).jsonl"
+        ).path
+        try Self.logs.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var events: [UsageEvent] = []
+        var errors: [IngestError] = []
+        let summary = try await BedrockLogImporter(path: path).run(
+            onBatch: { events += $0 }, onReject: { errors.append($0) })
+        #expect(summary.rows == 4)
+        #expect(events.map(\.id) == ["bedrock-a1b2", "bedrock-c3d4"])
+        let first = events[0]
+        #expect(first.tokens == TokenCounts(input: 1_000, cacheRead: 4_000, output: 200))
+        #expect(first.attribution.team == "legal")
+        #expect(first.attribution.feature == "contract-review")
+        #expect(first.tags["ticket"] == "FIN-12")
+        #expect(first.tags["iam_arn"]?.hasSuffix("assumed-role/app/ci") == true)
+        #expect(first.latencyMilliseconds == 812)
+        #expect(events[1].outcome == .error)
+        #expect(events[1].tags["error_code"] == "ThrottlingException")
+        #expect(errors.map(\.line) == [3, 4])
+        #expect(errors[0].reason.contains("negative"))
+        #expect(errors[1].reason.contains("truncated"))
+        // Geographic (us.) Haiku 4.5 costs 10 % more than global: 1,000 × $1.10 + 4,000 × $0.11 + 200 × $5.50, per million.
+        var rater = Rater(catalog: try BundledCatalog.load())
+        #expect(rater.rate(first).cost.decimalString == "0.00264")
+    }
+}

@@ -203,6 +203,24 @@ import Testing
         #expect(rows.first?["cost_per_request_usd"] as? String == "0.10")
     }
 
+    @Test func detectsBedrockInvocationLogs() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "invocations.jsonl",
+            """
+            {"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timestamp":"2026-08-10T14:03:11Z","requestId":"r-1","modelId":"global.anthropic.claude-haiku-4-5-20251001-v1:0","input":{"inputTokenCount":1000000},"output":{"outputTokenCount":0},"requestMetadata":{"team":"legal"}}
+            """)
+        let result = try runner.run(["import", "invocations.jsonl"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("1 rows, 1 recorded"))
+        let json = try runner.run(["report", "--period", "2026-08", "--by", "team,source", "--format", "json"]).json()
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.first?["team"] as? String == "legal")
+        #expect(rows.first?["source"] as? String == "bedrock-logs")
+        #expect(rows.first?["cost_usd"] as? String == "1.00")
+    }
+
     @Test func demoThenReportReconciles() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
