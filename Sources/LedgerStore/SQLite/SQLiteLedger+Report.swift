@@ -17,8 +17,16 @@ struct ReportSource {
             metricExpressions: SQLiteSchema.metricColumns.map { "r." + SQLiteSchema.quoted($0) })
     }
 
-    /// The `FROM` clause: the table as `r`, joined to its dimension sets as `d`.
-    var fromClause: String { " FROM \(table) r JOIN dimension_sets d ON d.id = r.dimension_set" }
+    /// The table as `r`; for the raw events, only the rowid ranges of the zones that overlap the
+    /// query's time range (the zone map stands in for an index on time).
+    var scanClause: String {
+        isRaw
+            ? " FROM event_zones z JOIN events r ON r.seq BETWEEN z.first_seq AND z.last_seq"
+            : " FROM \(table) r"
+    }
+
+    /// The `FROM` clause: the scan, joined to its dimension sets as `d`.
+    var fromClause: String { scanClause + " JOIN dimension_sets d ON d.id = r.dimension_set" }
 
     static let events: ReportSource = {
         let waste = "d.outcome IN ('error','retried','cancelled')"
@@ -50,7 +58,10 @@ struct ReportSource {
     /// The time-range condition and its arguments.
     func rangeCondition(_ query: ReportQuery) -> (String, [any DatabaseValueConvertible]) {
         isRaw
-            ? ("r.ts >= ? AND r.ts < ?", [query.from.microseconds, query.to.microseconds])
+            ? (
+                "z.max_ts >= ? AND z.min_ts < ? AND r.ts >= ? AND r.ts < ?",
+                [query.from.microseconds, query.to.microseconds, query.from.microseconds, query.to.microseconds]
+            )
             : ("r.bucket >= ? AND r.bucket < ?", [query.from.seconds, query.to.seconds])
     }
 

@@ -149,6 +149,7 @@ public final class SQLiteLedger: Ledger {
             }
             var summary = RecordSummary()
             var duplicates: [Int] = []
+            var zone: (first: Int64, last: Int64, minimum: Int64, maximum: Int64)?
             let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
             var binder = Binder(statement: statement.sqliteStatement)
             for index in batch.events.indices {
@@ -156,12 +157,27 @@ public final class SQLiteLedger: Ledger {
                     batch.events[index], dimensionSet: ids[Int(batch.setOfEvent[index])], binder: &binder, db: db)
                 if db.changesCount == 1 {
                     summary.inserted += 1
+                    let seq = db.lastInsertedRowID
+                    let ts = batch.events[index].event.timestamp.microseconds
+                    if let current = zone {
+                        zone = (
+                            min(current.first, seq), max(current.last, seq), min(current.minimum, ts),
+                            max(current.maximum, ts)
+                        )
+                    } else {
+                        zone = (seq, seq, ts, ts)
+                    }
                 } else {
                     summary.duplicates += 1
                     duplicates.append(index)
                 }
             }
             sqlite3_reset(binder.statement)
+            if let zone {
+                try db.execute(
+                    sql: "INSERT INTO event_zones (first_seq, last_seq, min_ts, max_ts) VALUES (?, ?, ?, ?)",
+                    arguments: [zone.first, zone.last, zone.minimum, zone.maximum])
+            }
             var hour = batch.hour
             var actor = batch.actor
             for index in duplicates {
@@ -310,7 +326,11 @@ public final class SQLiteLedger: Ledger {
             let row = try Row.fetchOne(
                 db,
                 sql:
-                    "SELECT COUNT(*), COALESCE(SUM(1 - priced), 0), MIN(ts), MAX(ts), COALESCE(SUM(cost_pico / 1000000), 0), COALESCE(SUM(cost_pico % 1000000), 0) FROM events"
+                    """
+                    SELECT COUNT(*), COALESCE(SUM(1 - priced), 0), (SELECT MIN(min_ts) FROM event_zones), \
+                    (SELECT MAX(max_ts) FROM event_zones), COALESCE(SUM(cost_pico / 1000000), 0), \
+                    COALESCE(SUM(cost_pico % 1000000), 0) FROM events
+                    """
             )!
             let micro: Int64 = row[4]
             let remainder: Int64 = row[5]

@@ -67,7 +67,18 @@ enum SQLiteSchema {
                         priced INTEGER NOT NULL CHECK (priced IN (0, 1))
                     )
                     """)
-            try db.execute(sql: "CREATE INDEX events_by_time ON events(ts)")
+            // Instead of an index on ts, a zone map: each recorded batch's rowid range and time
+            // span. A time range reads the rowid ranges of the zones it overlaps and filters on ts.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_zones (
+                        first_seq INTEGER PRIMARY KEY,
+                        last_seq INTEGER NOT NULL CHECK (last_seq >= first_seq),
+                        min_ts INTEGER NOT NULL,
+                        max_ts INTEGER NOT NULL CHECK (max_ts >= min_ts)
+                    )
+                    """)
+            try db.execute(sql: "CREATE INDEX event_zones_by_time ON event_zones(max_ts, min_ts)")
             let metrics = metricColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ", ")
             for table in ["rollup_hour", "rollup_day"] {
                 try db.execute(
