@@ -41,11 +41,14 @@ struct ImportCommand: AsyncParsableCommand {
         case report(UsageReportImporter)
         case bedrock(BedrockLogImporter)
 
-        func run(onBatch: ([UsageEvent]) async throws -> Void, onReject: (IngestError) -> Void) async throws
-            -> EventFileImporter.Summary
-        {
+        /// Reads the file; only event files report progress while reading (reports are read whole).
+        func run(
+            onBatch: ([UsageEvent]) async throws -> Void, onReject: (IngestError) -> Void,
+            onProgress: (EventFileImporter.Progress) -> Void = { _ in }
+        ) async throws -> EventFileImporter.Summary {
             switch self {
-            case .events(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .events(let importer):
+                try await importer.run(onBatch: onBatch, onReject: onReject, onProgress: onProgress)
             case .report(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
             case .bedrock(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
             }
@@ -138,16 +141,9 @@ struct ImportCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         var fileSummary = EventFileImporter.Summary()
         let recorded = try await pipeline.run { submit in
-            switch reader {
-            case .events(let importer):
-                fileSummary = try await importer.run(
-                    onBatch: submit, onReject: { errors.add($0) },
-                    onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
-            case .report(let importer):
-                fileSummary = try await importer.run(onBatch: submit, onReject: { errors.add($0) })
-            case .bedrock(let importer):
-                fileSummary = try await importer.run(onBatch: submit, onReject: { errors.add($0) })
-            }
+            fileSummary = try await reader.run(
+                onBatch: submit, onReject: { errors.add($0) },
+                onProgress: { progress.update(done: $0.bytesRead, items: Int64($0.rows)) })
         }
         progress.finish()
         let elapsed = ContinuousClock.now - started

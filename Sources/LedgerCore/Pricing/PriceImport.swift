@@ -6,21 +6,14 @@ public struct PriceImport: Sendable {
     public struct Change: Sendable, Hashable {
         public var provider: String
         public var model: String
-        /// Kind → (old, new), for the kinds that differ.
-        public var differences: [TokenKind: (old: UnitPrice?, new: UnitPrice)]
+        /// The kinds that differ.
+        public var differences: [TokenKind: Difference]
+    }
 
-        public static func == (lhs: Change, rhs: Change) -> Bool {
-            lhs.provider == rhs.provider && lhs.model == rhs.model
-                && lhs.differences.keys == rhs.differences.keys
-                && lhs.differences.allSatisfy {
-                    rhs.differences[$0.key]?.old == $0.value.old && rhs.differences[$0.key]?.new == $0.value.new
-                }
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(provider)
-            hasher.combine(model)
-        }
+    /// A price before and after.
+    public struct Difference: Sendable, Hashable {
+        public var old: UnitPrice?
+        public var new: UnitPrice
     }
 
     /// Models whose prices changed.
@@ -85,13 +78,13 @@ public struct PriceImport: Sendable {
             // Only kinds the entry lists are compared (a map's `input` is an embedding model's
             // `embedding`); a kind the entry does not bill is never added by an import.
             let listed = current.perMillion.tokens
-            var differences: [TokenKind: (old: UnitPrice?, new: UnitPrice)] = [:]
+            var differences: [TokenKind: Difference] = [:]
             for (importedKind, newPrice) in price.perMillion.tokens {
                 let kind =
                     importedKind == .input && listed[.input] == nil && listed[.embedding] != nil
                     ? TokenKind.embedding : importedKind
                 guard let old = listed[kind], old != newPrice else { continue }
-                differences[kind] = (old, newPrice)
+                differences[kind] = Difference(old: old, new: newPrice)
             }
             if differences.isEmpty {
                 unchanged += 1

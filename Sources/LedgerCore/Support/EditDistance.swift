@@ -1,6 +1,7 @@
 /// Levenshtein distance, for suggesting names close to a misspelt one.
-enum EditDistance {
-    static func between(_ a: String, _ b: String) -> Int {
+public enum EditDistance {
+    /// The number of single-byte insertions, deletions and substitutions that turn `a` into `b`.
+    public static func between(_ a: String, _ b: String) -> Int {
         let a = Array(a.utf8)
         let b = Array(b.utf8)
         if a.isEmpty { return b.count }

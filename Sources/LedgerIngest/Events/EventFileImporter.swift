@@ -225,10 +225,9 @@ public struct EventFileImporter: Sendable {
 /// counts once. Rows that are byte-for-byte identical are therefore the same event.
 enum RowIdentity {
     static func id(for bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var first: UInt64 = 0xCBF2_9CE4_8422_2325
+        let first = FNV1a.hash(bytes)
         var second: UInt64 = 0x8422_2325_CBF2_9CE4
         for byte in bytes {
-            first = (first ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
             second = (second &+ UInt64(byte)) &* 0x9E37_79B9_7F4A_7C15
             second ^= second >> 29
         }

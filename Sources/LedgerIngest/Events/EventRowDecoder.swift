@@ -193,25 +193,10 @@ public struct EventRowDecoder: Sendable {
     static func closest(to name: String) -> String? {
         var best: (Int, String)?
         for known in knownFields {
-            let distance = levenshtein(name.lowercased(), known)
+            let distance = EditDistance.between(name.lowercased(), known)
             if distance <= 3, best == nil || distance < best!.0 { best = (distance, known) }
         }
         return best?.1
-    }
-
-    static func levenshtein(_ a: String, _ b: String) -> Int {
-        let a = Array(a.utf8)
-        let b = Array(b.utf8)
-        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }
 

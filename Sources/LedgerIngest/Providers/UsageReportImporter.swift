@@ -134,10 +134,7 @@ public struct UsageReportImporter: Sendable {
     }
 
     static func stableID(_ prefix: String, _ parts: [String?]) -> String {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in parts.map({ $0 ?? "-" }).joined(separator: "\u{1F}").utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
+        let hash = FNV1a.hash(parts.map({ $0 ?? "-" }).joined(separator: "\u{1F}").utf8)
         let hex = String(hash, radix: 16)
         return prefix + String(repeating: "0", count: 16 - hex.count) + hex
     }

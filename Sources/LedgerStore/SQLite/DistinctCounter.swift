@@ -41,8 +41,9 @@ enum DistinctCounter {
             else { return nil }
             return (position, value)
         }
-        var conditions = [source.rangeCondition(query).0]
-        var arguments = source.rangeCondition(query).1
+        let (range, rangeArguments) = source.rangeCondition(query)
+        var conditions = [range]
+        var arguments = rangeArguments
         for (dimension, value) in query.filters.sorted(by: { $0.key.name < $1.key.name }) {
             guard let name = dimension.columnName, !SQLiteSchema.mainDimensions.contains(name) else { continue }
             conditions.append("r.\(SQLiteSchema.quoted(name)) = ?")
@@ -153,9 +154,7 @@ enum DistinctCounter {
     private static func hash(_ statement: OpaquePointer, column: Int32) -> UInt64? {
         let count = Int(sqlite3_column_bytes(statement, column))
         guard count > 0, let bytes = sqlite3_column_text(statement, column) else { return nil }
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for index in 0..<count { hash = (hash ^ UInt64(bytes[index])) &* 0x0000_0100_0000_01B3 }
-        return hash
+        return FNV1a.hash(UnsafeBufferPointer(start: bytes, count: count))
     }
 
     private static func text(_ statement: OpaquePointer, column: Int32) -> String? {

@@ -121,7 +121,7 @@ extension SQLiteLedger {
         }
         let (main, distinct) = SQLiteLedger.plan(query)
         return try await pool.read { db in
-            var rows = try SQLiteLedger.aggregate(db, query: query, source: main, grouped: true)
+            var rows = try SQLiteLedger.aggregate(db, query: query, source: main)
             var totals = ReportMetrics()
             for row in rows { totals.add(row.metrics) }
             let counts: [DistinctKey: (users: Int64, sessions: Int64)]
@@ -191,14 +191,13 @@ extension SQLiteLedger {
         }
     }
 
-    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource, grouped: Bool) throws -> [ReportRow]
-    {
-        let parts = clauses(query, source: source, grouped: grouped)
+    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource) throws -> [ReportRow] {
+        let parts = clauses(query, source: source, grouped: true)
         let sums = source.metricExpressions.map { "COALESCE(SUM(\($0)), 0)" }
         let sql =
             "SELECT \((parts.select + sums).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
-        let keyCount = grouped ? query.groupBy.count : 0
-        let hasPeriod = grouped && query.granularity != nil
+        let keyCount = query.groupBy.count
+        let hasPeriod = query.granularity != nil
         var result: [ReportRow] = []
         let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(parts.arguments))
         while let row = try cursor.next() {
@@ -231,10 +230,6 @@ extension SQLiteLedger {
             metrics.wastedCost = Cost(picodollars: Int128(wastedMicro) * 1_000_000 + Int128(wastedRemainder))
             metrics.latencyMillisecondsSum = next()
             metrics.latencyCount = next()
-            if !grouped, metrics.requests == 0, result.isEmpty {
-                result.append(ReportRow(keys: [], period: nil, metrics: metrics))
-                continue
-            }
             result.append(ReportRow(keys: keys, period: period, metrics: metrics))
         }
         return result

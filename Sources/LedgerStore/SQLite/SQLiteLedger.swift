@@ -349,9 +349,6 @@ public struct PreparedBatch: Sendable {
     let setOfEvent: [Int32]
     let hour: [RollupKey: RollupAccumulator]
     let actor: [ActorRollupKey: RollupAccumulator]
-
-    /// How many events it holds.
-    public var count: Int { events.count }
 }
 
 /// Binds values to consecutive parameters of a raw statement, without allocating.
