@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "LedgerCore", swiftSettings: strictSettings),
@@ -40,11 +45,26 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "LedgerIngest", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerGateway",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerIngest",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "tokenledger",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerIngest", "LedgerCatalogData",
+                "LedgerCore", "LedgerStore", "LedgerIngest", "LedgerCatalogData", "LedgerGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
@@ -53,6 +73,36 @@ let package = Package(
             name: "LedgerBenchmarks",
             dependencies: ["LedgerCore", "LedgerStore", "LedgerIngest", "LedgerCatalogData"],
             path: "Benchmarks/LedgerBenchmarks",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "FakeProvider",
+            dependencies: [
+                "LedgerCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/FakeProvider",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "tokenledger-fake-provider",
+            dependencies: ["FakeProvider"],
+            path: "Tests/FakeProviderMain",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LedgerGatewayTests",
+            dependencies: [
+                "LedgerGateway", "LedgerCore", "LedgerStore", "LedgerCatalogData", "FakeProvider",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

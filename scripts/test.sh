@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: builds the package (failing on any warning in our own code) and runs the
-# Swift test suites, which start the real command-line tool, real SQLite files and real HTTP.
+# Swift test suites (the real command-line tool, real SQLite files, the real gateway on loopback),
+# then the official Python SDKs against `tokenledger serve` (a venv with them is made under .build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,11 @@ fi
 echo "==> swift test"
 swift test --skip-build 2>&1 | tee "$log"
 grep -Eq "Test run with [0-9]+ tests? .*passed" "$log" || { echo "error: tests did not pass" >&2; exit 1; }
+
+echo "==> gateway from outside: official openai and anthropic SDKs, kill -9 recovery"
+venv=.build/sdk-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai, anthropic" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic
+fi
+"$venv/bin/python" -W ignore::DeprecationWarning Tests/sdk/test_sdk.py "$(swift build --show-bin-path)"

@@ -191,31 +191,7 @@ enum Benchmarks {
             var text = ""
             text.reserveCapacity(batch.count * 400)
             for event in batch {
-                var fields: [(String, OrderedJSON)] = [
-                    ("id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)),
-                    ("provider", .string(event.provider)),
-                    ("model", .string(event.model)), ("outcome", .string(event.outcome.rawValue)),
-                ]
-                if event.serviceTier != .standard {
-                    fields.append(("service_tier", .string(event.serviceTier.rawValue)))
-                }
-                if let latency = event.latencyMilliseconds { fields.append(("latency_ms", .integer(latency))) }
-                fields.append(
-                    (
-                        "tokens",
-                        .object(
-                            TokenKind.allCases.compactMap { kind in
-                                event.tokens[kind] == 0 ? nil : (kind.rawValue, .integer(event.tokens[kind]))
-                            })
-                    ))
-                for dimension in AttributionDimension.allCases {
-                    if let value = event.attribution[dimension] { fields.append((dimension.rawValue, .string(value))) }
-                }
-                if !event.tags.isEmpty {
-                    fields.append(
-                        ("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
-                }
-                text += OrderedJSON.object(fields).serialized()
+                text += EventJSONLine.encode(event)
                 text += "\n"
             }
             handle.write(Data(text.utf8))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerCatalogData
 import LedgerCore
+import LedgerGateway
 import Yams
 
 /// Options every command that touches the ledger or the catalog shares.
@@ -46,6 +47,19 @@ struct FileConfiguration: Decodable {
     struct Prices: Decodable { var file: String? }
     var ledger: Ledger?
     var prices: Prices?
+    /// The gateway's sections (server, upstreams, aliases, keys, budgets, limits).
+    var gateway = GatewayConfiguration()
+
+    enum CodingKeys: String, CodingKey { case ledger, prices }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ledger = try container.decodeIfPresent(Ledger.self, forKey: .ledger)
+        prices = try container.decodeIfPresent(Prices.self, forKey: .prices)
+        gateway = try GatewayConfiguration(from: decoder)
+    }
 
     static func load(path: String) throws -> FileConfiguration {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)

@@ -26,13 +26,29 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let endInstant: Timestamp =
             try end.map { try Timestamp.argument($0, option: "--end").adding(seconds: 86_400) } ?? .now
+        let path = try common.databasePath()
+        let ledger = try SQLiteLedger(path: path)
+        try await Self.fill(
+            ledger: ledger, catalog: try common.catalog(), events: events, days: days, seed: seed, end: endInstant)
+        guard !quiet else { return }
+        let to = endInstant.startOfDay.adding(seconds: endInstant == endInstant.startOfDay ? 0 : 86_400)
+        let query = ReportQuery(from: to.adding(seconds: -30 * 86_400), to: to, groupBy: [.attribution(.team)])
+        let report = try await ledger.report(query)
+        print("\nSpend by team, last 30 days (`tokenledger report --by team,model` for more):\n")
+        print(ReportTable.render(report))
+    }
+
+    /// Generates the demo organisation into `ledger`, with a progress bar and a summary.
+    static func fill(
+        ledger: SQLiteLedger, catalog: PriceCatalog, events: Int = 250_000, days: Int = 90, seed: UInt64 = 42,
+        end endInstant: Timestamp = .now
+    ) async throws {
         var configuration = DemoGenerator.Configuration(end: endInstant)
         configuration.events = events
         configuration.days = days
         configuration.seed = seed
-        let path = try common.databasePath()
-        let ledger = try SQLiteLedger(path: path)
-        var pipeline = RecordingPipeline(ledger: ledger, catalog: try common.catalog())
+        let path = ledger.path
+        var pipeline = RecordingPipeline(ledger: ledger, catalog: catalog)
         var progress = ProgressBar(label: "demo", total: Int64(events), unit: "events")
         let started = ContinuousClock.now
         var generated: DemoGenerator.Summary?
@@ -57,11 +73,5 @@ struct DemoCommand: AsyncParsableCommand {
               Planted incidents: a runaway agent on \(summary.runawayAgentDay.dateString); sales switched email drafting \
             to claude-sonnet-4-5 on \(summary.modelSwitchDay.dateString).
             """)
-        guard !quiet else { return }
-        let to = endInstant.startOfDay.adding(seconds: endInstant == endInstant.startOfDay ? 0 : 86_400)
-        let query = ReportQuery(from: to.adding(seconds: -30 * 86_400), to: to, groupBy: [.attribution(.team)])
-        let report = try await ledger.report(query)
-        print("\nSpend by team, last 30 days (`tokenledger report --by team,model` for more):\n")
-        print(ReportTable.render(report))
     }
 }

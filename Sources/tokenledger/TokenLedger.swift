@@ -8,7 +8,8 @@ struct TokenLedger: AsyncParsableCommand {
         abstract: "Meter, price, attribute and report every AI dollar.",
         version: "0.1.0",
         subcommands: [
-            DemoCommand.self, ReportCommand.self, ImportCommand.self, PriceCommand.self, PricesCommand.self,
+            ServeCommand.self, KeysCommand.self, DemoCommand.self, ReportCommand.self, ImportCommand.self,
+            PriceCommand.self, PricesCommand.self,
         ]
     )
 }

@@ -205,6 +205,8 @@ public enum PricingError: Error, Sendable, Equatable, CustomStringConvertible {
     case noPriceInForce(model: String, at: Timestamp, earliest: Timestamp?)
     /// The requested service tier is not offered for this model.
     case tierNotOffered(model: String, tier: ServiceTier)
+    /// The model is in the catalog but lacks a price that is needed (input, output, …).
+    case unpricedKinds(model: String, kinds: [String])
 
     public var description: String {
         switch self {
@@ -218,6 +220,9 @@ public enum PricingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tierNotOffered(let model, let tier):
             return
                 "Model '\(model)' has no '\(tier.rawValue)' price in the catalog; quote it at the standard tier or add the tier to your price file."
+        case .unpricedKinds(let model, let kinds):
+            return
+                "Model '\(model)' has no price for \(kinds.joined(separator: ", ")); add it to your price file (--prices FILE)."
         }
     }
 }

@@ -118,20 +118,45 @@ public struct Rater: Sendable {
         )
     }
 
-    /// The worst-case cost of a request before it is sent: the whole prompt at the input price and
-    /// `maximumOutputTokens` (or, when absent, the model's output limit) at the output price.
+    /// The worst-case cost of a request before it is sent: the whole prompt at the dearest
+    /// input-side price (plain input, or a cache write when the model charges more for one), and
+    /// the output limit at the output price for each choice. The output limit is the request's
+    /// (`max_tokens`), capped by the model's own limit from the catalog; when the request has none,
+    /// the model's limit, else `defaultOutputTokens`.
+    ///
+    /// - Throws: ``PricingError`` when the model or its input or output price is unknown, so a
+    ///   budget is never checked against a made-up zero.
     public mutating func estimateUpperBound(
-        provider: String, model: String, promptTokens: Int64, maximumOutputTokens: Int64?, at timestamp: Timestamp
+        provider: String, model: String, promptTokens: Int64, maximumOutputTokens: Int64?, choices: Int64 = 1,
+        defaultOutputTokens: Int64 = 16_384, embedding: Bool = false, at timestamp: Timestamp
     ) throws(PricingError) -> Cost {
         let entry: ModelPricing
         switch resolution(provider: provider, model: model) {
         case .found(let found): entry = found.entry
         case .missing(let error): throw error
         }
-        var event = UsageEvent(id: "estimate", timestamp: timestamp, provider: provider, model: model)
-        event.tokens.input = promptTokens
-        event.tokens.output = maximumOutputTokens ?? entry.maxOutputTokens ?? 0
-        return try breakdown(event).total
+        var output = maximumOutputTokens ?? entry.maxOutputTokens ?? defaultOutputTokens
+        if let limit = entry.maxOutputTokens { output = min(output, limit) }
+        var worst = Cost.zero
+        let inputKinds: [TokenKind] = embedding ? [.embedding, .input] : [.input, .cacheWrite, .cacheWrite1h]
+        for (index, kind) in inputKinds.enumerated() {
+            var event = UsageEvent(id: "estimate", timestamp: timestamp, provider: provider, model: model)
+            event.tokens[kind] = promptTokens
+            if !embedding { event.tokens.output = output * max(choices, 1) }
+            let breakdown = try breakdown(event)
+            if !breakdown.isFullyPriced {
+                // Only the plain input price (or, for embeddings, one of the two) is required.
+                if index == 0 && !embedding {
+                    throw PricingError.unpricedKinds(model: entry.model, kinds: breakdown.unpricedKinds)
+                }
+                continue
+            }
+            worst = max(worst, breakdown.total)
+        }
+        if embedding && worst == .zero && promptTokens > 0 {
+            throw PricingError.unpricedKinds(model: entry.model, kinds: ["embedding"])
+        }
+        return worst
     }
 
     // MARK: - The pricing rule

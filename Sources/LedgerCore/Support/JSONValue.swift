@@ -87,3 +87,51 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text. Object members are written in sorted order, so the output is stable.
+    public func serialized() -> String {
+        var output = ""
+        write(into: &output)
+        return output
+    }
+
+    private func write(into output: inout String) {
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .integer(let value): output += String(value)
+        case .number(let text): output += text
+        case .string(let text): OrderedJSON.writeString(text, into: &output)
+        case .array(let items):
+            output += "["
+            for (index, item) in items.enumerated() {
+                if index > 0 { output += "," }
+                item.write(into: &output)
+            }
+            output += "]"
+        case .object(let members):
+            output += "{"
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { output += "," }
+                OrderedJSON.writeString(key, into: &output)
+                output += ":"
+                members[key]!.write(into: &output)
+            }
+            output += "}"
+        }
+    }
+
+    /// Parses a JSON object from UTF-8 bytes with the fast parser; failures carry a byte offset.
+    public static func parseObject(bytes: some Collection<UInt8>) throws(JSONRowParser.Failure) -> JSONValue {
+        let array = Array(bytes)
+        let result = array.withUnsafeBufferPointer { pointer -> Result<[String: JSONValue], JSONRowParser.Failure> in
+            do throws(JSONRowParser.Failure) {
+                return .success(try JSONRowParser.parseObject(pointer))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return .object(try result.get())
+    }
+}

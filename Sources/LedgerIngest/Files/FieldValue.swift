@@ -1,14 +1,9 @@
-/// A value read from one row of a JSON Lines or CSV file.
-public enum FieldValue: Sendable, Hashable {
-    case string(String)
-    case integer(Int64)
-    /// A number that is not a 64-bit integer, as written.
-    case number(String)
-    case bool(Bool)
-    case null
-    case object([String: FieldValue])
-    case array([FieldValue])
+public import LedgerCore
 
+/// A value read from one row of a JSON Lines or CSV file.
+public typealias FieldValue = JSONValue
+
+extension JSONValue {
     /// A short description for error messages.
     var summary: String {
         switch self {

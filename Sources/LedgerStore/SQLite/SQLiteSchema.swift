@@ -94,6 +94,54 @@ enum SQLiteSchema {
                         PRIMARY KEY (bucket, dimension_set, "user", session)) WITHOUT ROWID
                     """)
         }
+        migrator.registerMigration("v2-keys-and-budgets") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE virtual_keys (
+                        id TEXT PRIMARY KEY,
+                        name TEXT,
+                        secret_prefix TEXT NOT NULL,
+                        secret_hash TEXT NOT NULL UNIQUE,
+                        organisation TEXT, team TEXT, "user" TEXT, project TEXT, customer TEXT,
+                        policy TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        revoked_at INTEGER
+                    );
+                    CREATE TABLE budgets (
+                        id TEXT PRIMARY KEY,
+                        scope TEXT NOT NULL CHECK (scope IN ('key','user','team','project','customer','organisation')),
+                        subject TEXT NOT NULL,
+                        period TEXT NOT NULL CHECK (period IN ('day','week','month')),
+                        limit_pico TEXT NOT NULL,
+                        hard INTEGER NOT NULL,
+                        action TEXT NOT NULL DEFAULT 'alert',
+                        fallback_model TEXT
+                    );
+                    CREATE TABLE budget_spend (
+                        budget_id TEXT NOT NULL,
+                        period_start INTEGER NOT NULL,
+                        spent_pico TEXT NOT NULL,
+                        PRIMARY KEY (budget_id, period_start)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE budget_holds (
+                        request_id TEXT NOT NULL,
+                        budget_id TEXT NOT NULL,
+                        amount_pico INTEGER NOT NULL CHECK (amount_pico >= 0),
+                        expires_at INTEGER NOT NULL,
+                        PRIMARY KEY (request_id, budget_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX budget_holds_by_budget ON budget_holds(budget_id, expires_at);
+                    CREATE TABLE budget_alerts (
+                        budget_id TEXT NOT NULL,
+                        period_start INTEGER NOT NULL,
+                        percent INTEGER NOT NULL,
+                        spent_pico TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (budget_id, period_start, percent)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -16,7 +16,7 @@ public struct JSONRowParser {
     }
 
     /// Parses a line that must hold exactly one JSON object.
-    public static func parseObject(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> [String: FieldValue] {
+    public static func parseObject(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> [String: JSONValue] {
         var parser = JSONRowParser(bytes: bytes)
         parser.skipWhitespace()
         guard parser.peek() == UInt8(ascii: "{") else {
@@ -52,14 +52,14 @@ public struct JSONRowParser {
         index += 1
     }
 
-    private mutating func value(depth: Int) throws(Failure) -> FieldValue {
-        guard depth < 32 else { throw failure("nested too deeply") }
+    private mutating func value(depth: Int) throws(Failure) -> JSONValue {
+        guard depth < 64 else { throw failure("nested too deeply") }
         skipWhitespace()
         guard let byte = peek() else { throw failure("the line ends too early (truncated JSON?)") }
         switch byte {
         case UInt8(ascii: "{"):
             index += 1
-            var members: [String: FieldValue] = [:]
+            var members: [String: JSONValue] = [:]
             skipWhitespace()
             if peek() == UInt8(ascii: "}") {
                 index += 1
@@ -83,7 +83,7 @@ public struct JSONRowParser {
             }
         case UInt8(ascii: "["):
             index += 1
-            var items: [FieldValue] = []
+            var items: [JSONValue] = []
             skipWhitespace()
             if peek() == UInt8(ascii: "]") {
                 index += 1
@@ -107,7 +107,7 @@ public struct JSONRowParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString, _ result: FieldValue) throws(Failure) -> FieldValue {
+    private mutating func literal(_ word: StaticString, _ result: JSONValue) throws(Failure) -> JSONValue {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw failure("unexpected end of line") }
         for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
@@ -117,7 +117,7 @@ public struct JSONRowParser {
         return result
     }
 
-    private mutating func number() throws(Failure) -> FieldValue {
+    private mutating func number() throws(Failure) -> JSONValue {
         let begin = index
         var integer: Int64 = 0
         var negative = false

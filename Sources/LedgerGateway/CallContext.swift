@@ -1,0 +1,36 @@
+import LedgerCore
+
+/// Everything known about one admitted call, carried from admission to recording.
+struct CallContext: Sendable {
+    let requestID: String
+    let route: APIRoute
+    let started: Timestamp
+    let startedInstant: ContinuousClock.Instant
+    let key: VirtualKey
+    let upstream: UpstreamConfiguration
+    /// The model sent upstream (after aliases and fallbacks).
+    let model: String
+    let attribution: Attribution
+    let tags: [String: String]
+    /// Hard and soft budgets that apply; holds were placed on the hard ones.
+    let budgets: [Budget]
+    let reserved: Cost
+    let inspection: RequestInspection
+    /// Bytes of the request body: the worst-case prompt size.
+    let promptBytes: Int
+    let rateSubjects: [String]
+    /// Protocol headers from the caller that go upstream (`anthropic-version`, …).
+    let forwardedHeaders: [(String, String)]
+
+    /// The request's prompt tokens, estimated when the response does not say (4 bytes a token).
+    var estimatedPromptTokens: Int64 { Int64(promptBytes / 4) }
+
+    /// A usage event for this call.
+    func event(tokens: TokenCounts, outcome: Outcome, now: Timestamp) -> UsageEvent {
+        var event = UsageEvent(
+            id: requestID, timestamp: started, source: "gateway", provider: upstream.pricingProvider, model: model,
+            tokens: tokens, outcome: outcome, attribution: attribution, tags: tags)
+        event.latencyMilliseconds = max(0, (now.microseconds - started.microseconds) / 1000)
+        return event
+    }
+}

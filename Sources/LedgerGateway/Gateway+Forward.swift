@@ -1,0 +1,231 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LedgerCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension Gateway {
+    /// Sends an admitted call upstream and relays the answer; records the usage on every path.
+    func forward(_ call: CallContext, body: ByteBuffer) async -> Response {
+        let family = call.route.family
+        var request = HTTPClientRequest(url: upstreamURL(call))
+        request.method = .POST
+        request.headers = upstreamHeaders(call)
+        request.body = .bytes(body)
+        let response: HTTPClientResponse
+        do {
+            response = try await httpClient.execute(
+                request, timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
+        } catch {
+            let (status, message) = upstreamFailure(error, call: call)
+            if call.route.isBilled {
+                _ = await complete(call, tokens: .zero, outcome: .error, status: status)
+            } else {
+                await release(call)
+            }
+            return errorResponse(
+                family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
+        }
+        metrics.upstreamLatency(
+            upstream: call.upstream.name, seconds: (ContinuousClock.now - call.startedInstant).seconds)
+        let isStream =
+            call.inspection.stream && (200..<300).contains(Int(response.status.code))
+            && (response.headers.first(name: "content-type") ?? "").contains("text/event-stream")
+        if isStream && call.route.isBilled {
+            return stream(call, response: response)
+        }
+        // A whole response.
+        let bytes: ByteBuffer
+        do {
+            bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
+        } catch {
+            let (status, message) = upstreamFailure(error, call: call)
+            _ = await complete(call, tokens: .zero, outcome: .error, status: status)
+            return errorResponse(
+                family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
+        }
+        let status = Int(response.status.code)
+        var headers = relayedHeaders(response.headers)
+        headers[.tokenLedgerRequestID] = call.requestID
+        guard call.route.isBilled else {
+            await release(call)
+            return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: bytes))
+        }
+        var tokens = TokenCounts.zero
+        var outcome = Outcome.ok
+        if (200..<300).contains(status) {
+            if case .success(let object) = Self.parseObject(bytes.readableBytesView),
+                let normalised = try? ProviderUsage.normalise(.object(object), provider: call.upstream.pricingProvider)
+            {
+                tokens = normalised.tokens
+            } else {
+                // No usage in the answer (some OpenAI-compatible servers): estimate, and say so.
+                tokens.input = call.estimatedPromptTokens
+                tokens.output = Int64(bytes.readableBytes / 4)
+                outcome = .estimated
+            }
+        } else {
+            outcome = .error
+        }
+        let rated = await complete(call, tokens: tokens, outcome: outcome, status: status)
+        headers[.tokenLedgerCost] = rated.cost.decimalString
+        return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: bytes))
+    }
+
+    /// Relays a server-sent-event stream event by event, reading usage from it.
+    private func stream(_ call: CallContext, response: HTTPClientResponse) -> Response {
+        var headers = relayedHeaders(response.headers)
+        headers[.tokenLedgerRequestID] = call.requestID
+        let family = call.route.family
+        let dropUsage = !call.inspection.callerAskedForUsage && family == .openAI
+        let body = ResponseBody { writer in
+            var tracker = StreamUsageTracker(route: call.route, provider: call.upstream.pricingProvider)
+            var scanner = SSEScanner()
+            var held: [UInt8] = []
+            var clientGone = false
+            var failure: (status: Int, message: String)?
+            do {
+                for try await chunk in response.body {
+                    var out: [UInt8] = []
+                    for event in scanner.append(chunk.readableBytesView) {
+                        let fields = SSEScanner.fields(of: event)
+                        let usageOnly = tracker.observe(name: fields.name, data: fields.data)
+                        if usageOnly && dropUsage { continue }
+                        let bytes = dropUsage ? Self.removingNullUsage(event) : event
+                        if fields.data == "[DONE]" || fields.name == "message_stop" {
+                            held.append(contentsOf: bytes)  // sent once the usage is recorded
+                        } else {
+                            out.append(contentsOf: bytes)
+                        }
+                    }
+                    if !out.isEmpty {
+                        do {
+                            try await writer.write(ByteBuffer(bytes: out))
+                        } catch {
+                            clientGone = true
+                            break
+                        }
+                    }
+                }
+            } catch {
+                failure = self.upstreamFailure(error, call: call)
+            }
+            // Record before the response completes.
+            var tokens = tracker.reportedTokens() ?? .zero
+            var outcome = Outcome.ok
+            if clientGone || failure != nil || tracker.reportedTokens() == nil {
+                if tracker.reportedTokens() == nil {
+                    tokens.input = call.estimatedPromptTokens
+                }
+                tokens.output = max(tokens.output, tracker.estimatedOutputTokens)
+                outcome = clientGone ? .estimated : (failure != nil ? .error : .estimated)
+            }
+            if tracker.upstreamError != nil { outcome = .error }
+            let status = failure?.status ?? (clientGone ? 499 : 200)
+            let rated = await self.complete(call, tokens: tokens, outcome: outcome, status: status)
+            if clientGone {
+                self.logger.info("client disconnected mid-stream", metadata: ["request_id": "\(call.requestID)"])
+                return
+            }
+            if let failure {
+                held = Array(family.streamErrorEvent(status: failure.status, message: failure.message).utf8)
+            }
+            if !held.isEmpty { try await writer.write(ByteBuffer(bytes: held)) }
+            var trailers = HTTPFields()
+            trailers[.tokenLedgerCost] = rated.cost.decimalString
+            try await writer.finish(trailers)
+        }
+        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: body)
+    }
+
+    /// Removes the `"usage":null` member OpenAI adds to every chunk when usage was asked for, so a
+    /// caller that did not ask sees the chunks it would have seen.
+    static func removingNullUsage(_ event: [UInt8]) -> [UInt8] {
+        let patterns: [[UInt8]] = [Array(",\"usage\":null".utf8), Array("\"usage\":null,".utf8)]
+        for pattern in patterns {
+            if let range = event.firstRange(of: pattern) {
+                var copy = event
+                copy.removeSubrange(range)
+                return copy
+            }
+        }
+        return event
+    }
+
+    /// Status and message for an upstream that failed or did not answer in time.
+    func upstreamFailure(_ error: any Error, call: CallContext) -> (Int, String) {
+        let name = call.upstream.name
+        if let clientError = error as? HTTPClientError {
+            if clientError == .readTimeout || clientError == .deadlineExceeded {
+                return (
+                    504,
+                    "The upstream '\(name)' did not answer within \(configuration.server.upstreamTimeoutSeconds) s (server.upstream_timeout_seconds). Request id \(call.requestID)."
+                )
+            }
+            if clientError == .connectTimeout {
+                return (502, "Could not connect to the upstream '\(name)' in time. Request id \(call.requestID).")
+            }
+        }
+        if error is CancellationError {
+            return (499, "The request was cancelled. Request id \(call.requestID).")
+        }
+        return (502, "The upstream '\(name)' failed: \(error). Request id \(call.requestID).")
+    }
+
+    /// The upstream URL for a call.
+    func upstreamURL(_ call: CallContext) -> String {
+        var base = call.upstream.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        guard call.upstream.kind == .azure else { return base + call.route.rawValue }
+        let version = call.upstream.apiVersion.map { "?api-version=\($0)" } ?? ""
+        if call.route == .responses { return base + "/openai/v1/responses" + version }
+        let deployment = call.upstream.deployments[call.model] ?? call.model
+        let suffix = call.route.rawValue.dropFirst("/v1/".count)
+        return base + "/openai/deployments/\(deployment)/\(suffix)" + version
+    }
+
+    /// Headers for the upstream: the provider key from the environment, and the caller's
+    /// protocol headers (`anthropic-version`, `anthropic-beta`, `openai-beta`). The caller's own
+    /// credentials never go upstream.
+    func upstreamHeaders(_ call: CallContext) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "accept", value: call.inspection.stream ? "text/event-stream" : "application/json")
+        let secret = upstreamSecrets[call.upstream.name]
+        switch call.upstream.kind {
+        case .openAI, .openAICompatible:
+            if let secret { headers.add(name: "authorization", value: "Bearer \(secret)") }
+        case .azure:
+            if let secret { headers.add(name: "api-key", value: secret) }
+        case .anthropic:
+            if let secret { headers.add(name: "x-api-key", value: secret) }
+        }
+        for (name, value) in call.forwardedHeaders { headers.add(name: name, value: value) }
+        if call.upstream.kind == .anthropic && !headers.contains(name: "anthropic-version") {
+            headers.add(name: "anthropic-version", value: "2023-06-01")
+        }
+        return headers
+    }
+
+    /// The upstream's response headers worth relaying (content type, provider request ids, rate
+    /// limit information); hop-by-hop and length headers are the server's own business.
+    func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in upstream {
+            let lower = name.lowercased()
+            let relay =
+                lower == "content-type" || lower == "x-request-id" || lower == "request-id" || lower == "retry-after"
+                || lower.hasPrefix("openai-") || lower.hasPrefix("anthropic-") || lower.hasPrefix("x-ratelimit-")
+                || lower == "cache-control"
+            if relay, let field = HTTPField.Name(lower) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        return fields
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

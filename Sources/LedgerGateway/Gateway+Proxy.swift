@@ -1,0 +1,331 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import LedgerCore
+import LedgerStore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// A refusal before the upstream is called: status, message, machine-readable code, metric reason.
+struct Refusal: Error {
+    var status: Int
+    var message: String
+    var code: String
+    var reason: String
+    var headers: [(String, String)] = []
+}
+
+extension HTTPField.Name {
+    static let tokenLedgerRequestID = HTTPField.Name("X-TokenLedger-Request-Id")!
+    static let tokenLedgerCost = HTTPField.Name("X-TokenLedger-Cost-USD")!
+    static let apiKey = HTTPField.Name("x-api-key")!
+    static let azureAPIKey = HTTPField.Name("api-key")!
+}
+
+extension Gateway {
+    /// Serves one provider API call.
+    public func handle(route: APIRoute, request: Request, deployment: String? = nil) async -> Response {
+        let requestID = Self.newRequestID()
+        metrics.started()
+        defer { metrics.finished() }
+        do {
+            let call = try await admit(route: route, request: request, requestID: requestID, deployment: deployment)
+            return await forward(call.call, body: call.body)
+        } catch let refusal as Refusal {
+            metrics.refused(reason: refusal.reason, route: route)
+            logger.info(
+                "refused",
+                metadata: [
+                    "request_id": "\(requestID)", "reason": "\(refusal.reason)", "status": "\(refusal.status)",
+                    "code": "\(refusal.code)",
+                ])
+            return errorResponse(
+                route.family, status: refusal.status, message: refusal.message, code: refusal.code,
+                requestID: requestID, extraHeaders: refusal.headers)
+        } catch {
+            logger.error("internal error", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            return errorResponse(
+                route.family, status: 500, message: "TokenLedger failed to handle the request: \(error)",
+                code: "internal_error", requestID: requestID)
+        }
+    }
+
+    static func newRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let a = String(generator.next() as UInt64, radix: 16)
+        let b = String(generator.next() as UInt64 >> 32, radix: 16)
+        return "req_" + String(repeating: "0", count: 16 - a.count) + a + String(repeating: "0", count: 8 - b.count) + b
+    }
+
+    func errorResponse(
+        _ family: APIFamily, status: Int, message: String, code: String?, requestID: String,
+        extraHeaders: [(String, String)] = []
+    ) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.tokenLedgerRequestID] = requestID
+        for (name, value) in extraHeaders {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let body = family.errorBody(status: status, message: message, code: code)
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    // MARK: - Admission
+
+    /// Authenticates, reads the body, applies policy, attribution, rate limits and budgets.
+    private func admit(route: APIRoute, request: Request, requestID: String, deployment: String?) async throws
+        -> (call: CallContext, body: ByteBuffer)
+    {
+        let startedInstant = ContinuousClock.now
+        let started = Timestamp.current
+        // The key.
+        guard let secret = Self.secret(from: request.headers) else {
+            throw Refusal(
+                status: 401,
+                message:
+                    "No API key. Send your TokenLedger key as 'Authorization: Bearer tl-…' (or in 'x-api-key'); create one with `tokenledger keys create`.",
+                code: "missing_api_key", reason: "auth")
+        }
+        guard let key = try await key(secret: secret) else {
+            throw Refusal(
+                status: 401,
+                message:
+                    "The API key \(VirtualKey.prefix(of: secret)) is not a TokenLedger key. Provider keys are not accepted here; use a key from `tokenledger keys create`.",
+                code: "invalid_api_key", reason: "auth")
+        }
+        if let reason = key.unusableReason(at: started) {
+            throw Refusal(
+                status: 401, message: "The API key cannot be used: \(reason).", code: "invalid_api_key", reason: "auth")
+        }
+        // The body.
+        var buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
+        } catch {
+            throw Refusal(
+                status: 413,
+                message:
+                    "The request body is larger than this gateway accepts (\(configuration.server.maxBodyBytes) bytes, server.max_body_bytes).",
+                code: "request_too_large", reason: "bad_request")
+        }
+        let bytes = buffer.readableBytesView
+        var body: [String: JSONValue]
+        switch Self.parseObject(bytes) {
+        case .success(let object): body = object
+        case .failure(let error):
+            let position = bytes.lineAndColumn(ofOffset: error.column - 1)
+            throw Refusal(
+                status: 400,
+                message:
+                    "The request body is not valid JSON: \(error.reason) at line \(position.line), column \(position.column) (byte \(error.column)).",
+                code: "invalid_json", reason: "bad_request")
+        }
+        if body["model"] == nil, let deployment { body["model"] = .string(deployment) }
+        var inspection: RequestInspection
+        switch RequestInspection.read(body, route: route) {
+        case .success(let value): inspection = value
+        case .failure(let error):
+            throw Refusal(
+                status: 400, message: "Invalid request: \(error.message).", code: "invalid_request",
+                reason: "bad_request")
+        }
+        // The model: alias, policy and route.
+        let requested = inspection.model
+        var model = configuration.aliases[requested] ?? requested
+        guard key.policy.allows(model: model) || key.policy.allows(model: requested) else {
+            throw Refusal(
+                status: 403,
+                message:
+                    "This key may not use the model '\(requested)'. It may use: \(models(for: key).prefix(40).joined(separator: ", ")).",
+                code: "model_not_allowed", reason: "model_policy")
+        }
+        guard var upstream = upstream(for: model, route: route) else {
+            throw Refusal(
+                status: 400,
+                message:
+                    "The model '\(requested)' is not served by this gateway on \(route.rawValue). This key may use: \(models(for: key).prefix(40).joined(separator: ", ")).",
+                code: "model_not_found", reason: "unknown_model")
+        }
+        // Attribution.
+        let (attribution, tags) = try attribute(key: key, headers: request.headers, endUser: inspection.endUser)
+        // Rate limits.
+        var limits: [(subject: String, rpm: Int?, tpm: Int?)] = []
+        if key.policy.rpm != nil || key.policy.tpm != nil {
+            limits.append(("key \(key.id)", key.policy.rpm, key.policy.tpm))
+        }
+        if let team = attribution.team, let teamLimits = configuration.limits.teams[team] {
+            limits.append(("team \(team)", teamLimits.rpm, teamLimits.tpm))
+        }
+        if !limits.isEmpty, let refusal = limiter.admit(limits, now: started.microseconds) {
+            throw Refusal(
+                status: 429,
+                message:
+                    "Rate limit reached: \(refusal.subject) allows \(refusal.limit) \(refusal.unit) per minute. Retry in \(refusal.retryAfterSeconds) s.",
+                code: "rate_limit_exceeded", reason: "rate_limit",
+                headers: [("Retry-After", String(refusal.retryAfterSeconds))])
+        }
+        // Budgets: reserve the worst case on every hard budget, or refuse.
+        let budgets = route.isBilled ? budgets(key: key, attribution: attribution) : []
+        var reserved = Cost.zero
+        var callTags = tags
+        callTags["key"] = key.id
+        if !budgets.isEmpty {
+            var allowFallback = true
+            while true {
+                do throws(PricingError) {
+                    reserved = try estimate(
+                        provider: upstream.pricingProvider, model: model, inspection: inspection,
+                        promptBytes: bytes.count, route: route)
+                } catch {
+                    throw Refusal(
+                        status: 400,
+                        message:
+                            "The model '\(model)' has no complete price, so this call cannot be checked against its budgets: \(error)",
+                        code: "unpriced_model", reason: "unpriced_model")
+                }
+                let decision = try await governance.reserve(
+                    requestID: requestID, estimate: reserved, budgets: budgets, now: started, holdFor: holdSeconds,
+                    allowFallback: allowFallback)
+                switch decision {
+                case .reserved: break
+                case .refused(let refusal):
+                    throw Refusal(
+                        status: 429, message: refusal.message, code: "budget_exceeded", reason: "budget",
+                        headers: [("x-should-retry", "false")])
+                case .fallback(let fallback, let budget):
+                    guard let fallbackUpstream = self.upstream(for: fallback, route: route) else {
+                        throw Refusal(
+                            status: 429,
+                            message:
+                                "The soft budget \(budget.id) is spent and its fallback model '\(fallback)' is not served by this gateway.",
+                            code: "budget_exceeded", reason: "budget")
+                    }
+                    callTags["fallback_from"] = model
+                    callTags["fallback_budget"] = budget.id
+                    model = fallback
+                    upstream = fallbackUpstream
+                    body["model"] = .string(fallback)
+                    allowFallback = false
+                    continue
+                }
+                break
+            }
+        }
+        // The body sent upstream: the routed model, and usage asked for on OpenAI streams.
+        var rewrite = model != requested
+        if model != requested { body["model"] = .string(model) }
+        if inspection.stream && !inspection.callerAskedForUsage
+            && (route == .chatCompletions || route == .completions)
+        {
+            var options = body["stream_options"]?.objectValue ?? [:]
+            options["include_usage"] = .bool(true)
+            body["stream_options"] = .object(options)
+            rewrite = true
+        }
+        if rewrite { buffer = ByteBuffer(string: JSONValue.object(body).serialized()) }
+        var rateSubjects = ["key \(key.id)"]
+        if let team = attribution.team { rateSubjects.append("team \(team)") }
+        let call = CallContext(
+            requestID: requestID, route: route, started: started, startedInstant: startedInstant, key: key,
+            upstream: upstream, model: model, attribution: attribution, tags: callTags, budgets: budgets,
+            reserved: reserved, inspection: inspection, promptBytes: bytes.count, rateSubjects: rateSubjects,
+            forwardedHeaders: ["anthropic-version", "anthropic-beta", "openai-beta"].compactMap { name in
+                HTTPField.Name(name).flatMap { request.headers[$0] }.map { (name, $0) }
+            })
+        return (call, buffer)
+    }
+
+    static func parseObject(_ bytes: ByteBufferView) -> Result<[String: JSONValue], JSONRowParser.Failure> {
+        Array(bytes).withUnsafeBufferPointer { pointer in
+            do throws(JSONRowParser.Failure) {
+                return .success(try JSONRowParser.parseObject(pointer))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// The caller's secret: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure).
+    static func secret(from headers: HTTPFields) -> String? {
+        if let value = headers[.authorization] {
+            let parts = value.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                return String(parts[1]).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return headers[.apiKey] ?? headers[.azureAPIKey]
+    }
+
+    /// The call's attribution: the key's owner, refined by headers the key's policy allows.
+    private func attribute(key: VirtualKey, headers: HTTPFields, endUser: String?) throws -> (
+        Attribution, [String: String]
+    ) {
+        var attribution = key.owner
+        var tags: [String: String] = [:]
+        let allowed = Set(key.policy.attributionHeaders)
+        func header(_ name: String) -> String? {
+            HTTPField.Name("X-TokenLedger-" + name).flatMap { headers[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func set(_ dimension: AttributionDimension, _ value: String?, source: String) throws {
+            guard let value else { return }
+            if let fixed = key.owner[dimension] {
+                if fixed != value {
+                    throw Refusal(
+                        status: 403,
+                        message:
+                            "This key belongs to \(dimension.rawValue) '\(fixed)' and cannot record spend as \(dimension.rawValue) '\(value)' (\(source)).",
+                        code: "attribution_not_allowed", reason: "attribution")
+                }
+                return
+            }
+            guard allowed.contains(dimension.rawValue) else {
+                throw Refusal(
+                    status: 403,
+                    message:
+                        "This key's policy does not let callers set the \(dimension.rawValue) (\(source)); allowed: \(key.policy.attributionHeaders.joined(separator: ", ")).",
+                    code: "attribution_not_allowed", reason: "attribution")
+            }
+            attribution[dimension] = value
+        }
+        for dimension in AttributionDimension.allCases {
+            let name = dimension.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
+                .joined(separator: "-")
+            try set(dimension, header(name), source: "header X-TokenLedger-\(name)")
+        }
+        if attribution.user == nil || attribution.user == endUser {
+            if let endUser, allowed.contains("user") || key.owner.user != nil {
+                try set(.user, endUser, source: "the body's user field")
+            }
+        }
+        if let text = header("Tags") {
+            guard allowed.contains("tags") else {
+                throw Refusal(
+                    status: 403,
+                    message: "This key's policy does not let callers set tags (header X-TokenLedger-Tags).",
+                    code: "attribution_not_allowed", reason: "attribution")
+            }
+            for pair in text.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw Refusal(
+                        status: 400,
+                        message: "X-TokenLedger-Tags: '\(pair)' is not key=value; write tags as a=1,b=2.",
+                        code: "invalid_request", reason: "bad_request")
+                }
+                let name = parts[0].trimmingCharacters(in: .whitespaces)
+                guard name != "key", !name.hasPrefix("fallback_") else {
+                    throw Refusal(
+                        status: 400, message: "X-TokenLedger-Tags: the tag '\(name)' is reserved by TokenLedger.",
+                        code: "invalid_request", reason: "bad_request")
+                }
+                tags[name] = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return (attribution, tags)
+    }
+}

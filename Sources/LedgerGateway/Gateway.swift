@@ -1,0 +1,315 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+public import LedgerCore
+public import LedgerStore
+public import Logging
+import NIOCore
+import Synchronization
+
+/// The LLM gateway: authenticates virtual keys, attributes, rate-limits, reserves budgets,
+/// forwards to the upstream provider, and records every call's usage and cost.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    let catalog: PriceCatalog
+    let rater: Mutex<Rater>
+    public let ledger: SQLiteLedger
+    public let governance: SQLiteGovernance
+    let sink: UsageSink
+    let limiter = RateLimiter()
+    let metrics = GatewayMetrics()
+    let httpClient: HTTPClient
+    let logger: Logger
+    /// Provider keys by upstream name, from the environment. Never logged or returned.
+    let upstreamSecrets: [String: String]
+    /// The admin API key, from the environment variable `server.admin_key_env`.
+    let adminKey: String?
+    private let keyCache = Mutex<[String: (key: VirtualKey, loadedAt: Int64)]>([:])
+    private let budgetCache = Mutex<[Budget]>([])
+
+    /// How long a cached key is trusted before it is read again (a revocation by another
+    /// process takes effect within this time; one through this server's API at once).
+    static let keyCacheMicroseconds: Int64 = 5_000_000
+    /// How long a budget hold lives if its request never settles (a crash).
+    var holdSeconds: Int64 { Int64(configuration.server.upstreamTimeoutSeconds) * 2 + 60 }
+
+    /// Creates a gateway on an opened ledger.
+    public init(
+        configuration: GatewayConfiguration, catalog: PriceCatalog, ledger: SQLiteLedger, logger: Logger,
+        environment: [String: String]? = nil
+    ) throws {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        var configuration = configuration
+        if configuration.upstreams.isEmpty { configuration.upstreams = GatewayConfiguration.defaultUpstreams }
+        self.configuration = configuration
+        self.catalog = catalog
+        self.rater = Mutex(Rater(catalog: catalog))
+        self.ledger = ledger
+        self.governance = SQLiteGovernance(ledger: ledger)
+        self.logger = logger
+        let spool = configuration.server.spoolDirectory ?? ledger.path + ".spool"
+        self.sink = try UsageSink(directory: spool, ledger: ledger, logger: logger)
+        var secrets: [String: String] = [:]
+        for upstream in configuration.upstreams {
+            if let name = upstream.apiKeyEnv, let value = environment[name], !value.isEmpty {
+                secrets[upstream.name] = value
+            }
+        }
+        self.upstreamSecrets = secrets
+        self.adminKey = environment[configuration.server.adminKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout = .init(
+            connect: .seconds(Int64(configuration.server.connectTimeoutSeconds)),
+            read: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        clientConfiguration.decompression = .disabled
+        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    // MARK: - Lifecycle
+
+    /// Replays usage a crash left in the spool, stores the keys and budgets the configuration
+    /// declares, and clears expired budget holds. Call before serving.
+    public func prepare() async throws {
+        let replayed = try await UsageSink.replay(
+            directory: sink.directory, ledger: ledger, catalog: catalog, excluding: sink.currentSegment)
+        if replayed.read > 0 {
+            logger.notice(
+                "replayed the spool after an unclean stop",
+                metadata: ["events": "\(replayed.read)", "new_to_ledger": "\(replayed.recorded)"])
+        }
+        let now = Timestamp.current
+        for declaration in configuration.keys {
+            let key = try declaredKey(declaration, now: now)
+            try await governance.declareKey(key.key)
+            if let budget = key.budget { try await governance.setBudget(budget) }
+        }
+        for declaration in configuration.budgets {
+            try await governance.setBudget(declaration.budget().get())
+        }
+        try await governance.sweepExpiredHolds(now: now)
+        try await refreshBudgets()
+    }
+
+    private func declaredKey(_ declaration: KeyDeclaration, now: Timestamp) throws -> (key: VirtualKey, budget: Budget?)
+    {
+        let secret: String
+        if let value = declaration.secret {
+            secret = value
+        } else if let name = declaration.secretEnv, let value = ProcessInfo.processInfo.environment[name],
+            !value.isEmpty
+        {
+            secret = value
+        } else {
+            throw ConfigurationError(
+                "key '\(declaration.name ?? declaration.id ?? "?")' in the configuration needs `secret` or `secret_env` (an environment variable that is set)"
+            )
+        }
+        let hash = SHA256.hex(secret)
+        let id = declaration.id ?? "key_" + hash.prefix(12)
+        var budget: Budget?
+        if let text = declaration.budget {
+            guard let (amount, period) = Budget.parseLimit(text) else {
+                throw ConfigurationError("key '\(id)': budget '\(text)' should look like 25/month, 5/day or 100/week")
+            }
+            budget = Budget(scope: .key, subject: id, period: period, limit: amount)
+        }
+        let key = VirtualKey(
+            id: id, name: declaration.name, secretPrefix: VirtualKey.prefix(of: secret), secretHash: hash,
+            owner: Attribution(
+                organisation: declaration.organisation, team: declaration.team, user: declaration.user,
+                project: declaration.project, customer: declaration.customer),
+            policy: KeyPolicy(
+                models: declaration.models, deniedModels: declaration.deniedModels ?? [], rpm: declaration.rpm,
+                tpm: declaration.tpm),
+            createdAt: now)
+        return (key, budget)
+    }
+
+    /// Background work until cancelled: flushes the spool to the ledger, sweeps expired holds,
+    /// and re-reads budgets. Flushes once more when cancelled.
+    public func runBackgroundWork() async {
+        let interval = Duration.milliseconds(max(1, configuration.server.flushIntervalMilliseconds))
+        var ticks = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await sink.flush()
+            ticks += 1
+            if ticks % max(1, 2_000 / max(1, configuration.server.flushIntervalMilliseconds)) == 0 {
+                do {
+                    try await refreshBudgets()
+                    try await governance.sweepExpiredHolds(now: .current)
+                } catch {
+                    logger.error("budget refresh failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        // The last flush must not be cut short by the cancellation that ended the loop.
+        await Task { await self.sink.flush() }.value
+    }
+
+    /// Writes what is spooled to the ledger, closes the spool and the upstream client.
+    public func shutdown() async throws {
+        await Task { await self.sink.flush() }.value
+        sink.closeSpool()
+        try await httpClient.shutdown()
+    }
+
+    /// Writes spooled usage to the ledger now.
+    public func flush() async { await sink.flush() }
+
+    func refreshBudgets() async throws {
+        let budgets = try await governance.budgets()
+        budgetCache.withLock { $0 = budgets }
+    }
+
+    /// Forgets cached keys (after a revocation through the API).
+    func invalidateKeys() { keyCache.withLock { $0.removeAll() } }
+
+    // MARK: - Admission helpers
+
+    /// The key a secret belongs to, from the cache or the store.
+    func key(secret: String) async throws -> VirtualKey? {
+        let now = Timestamp.current.microseconds
+        if let cached = keyCache.withLock({ $0[secret] }), now - cached.loadedAt < Self.keyCacheMicroseconds {
+            return cached.key
+        }
+        guard let key = try await governance.key(secretHash: SHA256.hex(secret)) else { return nil }
+        keyCache.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[secret] = (key, now)
+        }
+        return key
+    }
+
+    /// The budgets that apply to a call by `key` attributed to `attribution`: the key's own, and
+    /// those of its user, team, project, customer and organisation (a `*` subject gives each
+    /// owner its own budget).
+    func budgets(key: VirtualKey, attribution: Attribution) -> [Budget] {
+        let all = budgetCache.withLock { $0 }
+        guard !all.isEmpty else { return [] }
+        var result: [Budget] = []
+        for budget in all {
+            let subject: String? =
+                switch budget.scope {
+                case .key: key.id
+                case .user: attribution.user
+                case .team: attribution.team
+                case .project: attribution.project
+                case .customer: attribution.customer
+                case .organisation: attribution.organisation
+                }
+            guard let subject else { continue }
+            if budget.subject == subject {
+                result.append(budget)
+            } else if budget.subject == "*" {
+                var own = budget
+                own.subject = subject
+                if !all.contains(where: { $0.id == own.id }) { result.append(own) }
+            }
+        }
+        return result
+    }
+
+    /// The upstream serving `model` on `route`, if any.
+    func upstream(for model: String, route: APIRoute) -> UpstreamConfiguration? {
+        configuration.upstreams.first { upstream in
+            let speaks: Bool =
+                switch (route.family, upstream.kind) {
+                case (.anthropic, .anthropic): true
+                case (.anthropic, _): false
+                case (.openAI, _): true
+                }
+            return speaks && upstream.models.contains { ModelPattern.matches($0, model) }
+        }
+    }
+
+    /// Models a key may use: catalog models the routes serve, plus aliases, filtered by policy.
+    func models(for key: VirtualKey) -> [String] {
+        var names = Set<String>()
+        for upstream in configuration.upstreams {
+            for pattern in upstream.models where !pattern.hasSuffix("*") { names.insert(pattern) }
+            for entry in catalog.models where PriceCatalog.canonicalProvider(entry.provider) == upstream.pricingProvider
+            {
+                if upstream.models.contains(where: { ModelPattern.matches($0, entry.model) }) {
+                    names.insert(entry.model)
+                }
+            }
+        }
+        for (alias, target) in configuration.aliases where key.policy.allows(model: target) { names.insert(alias) }
+        return names.filter { key.policy.allows(model: configuration.aliases[$0] ?? $0) }.sorted()
+    }
+
+    /// The worst-case cost of a call.
+    func estimate(provider: String, model: String, inspection: RequestInspection, promptBytes: Int, route: APIRoute)
+        throws(PricingError) -> Cost
+    {
+        try rater.withLock { rater throws(PricingError) in
+            try rater.estimateUpperBound(
+                provider: provider, model: model, promptTokens: Int64(promptBytes),
+                maximumOutputTokens: inspection.maxOutputTokens, choices: inspection.choices,
+                defaultOutputTokens: configuration.server.defaultMaxOutputTokens, embedding: route == .embeddings,
+                at: .current)
+        }
+    }
+
+    /// Rates a finished call, settles its budgets, spools it and counts it. Returns the rated event.
+    func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) async -> RatedEvent {
+        let now = Timestamp.current
+        let rated = rater.withLock { $0.rate(call.event(tokens: tokens, outcome: outcome, now: now)) }
+        if !call.budgets.isEmpty {
+            do {
+                let crossings = try await governance.settle(
+                    requestID: call.requestID, actual: rated.cost, budgets: call.budgets, now: now)
+                for crossing in crossings {
+                    logger.warning(
+                        "budget threshold crossed",
+                        metadata: [
+                            "budget": "\(crossing.budget.id)", "percent": "\(crossing.percent)",
+                            "spent_usd": "\(crossing.spent.rounded(fractionDigits: 6))",
+                            "limit_usd": "\(crossing.budget.limit.decimalString)",
+                        ])
+                }
+            } catch {
+                logger.error(
+                    "budget settlement failed; the hold expires on its own",
+                    metadata: ["request_id": "\(call.requestID)", "error": "\(error)"])
+            }
+        }
+        do {
+            try sink.append(rated)
+        } catch {
+            logger.critical(
+                "usage could not be spooled", metadata: ["request_id": "\(call.requestID)", "error": "\(error)"])
+        }
+        limiter.consume(tokens: tokens.total, subjects: call.rateSubjects, now: now.microseconds)
+        metrics.record(
+            route: call.route, team: call.attribution.team, model: call.model, outcome: outcome, status: status,
+            tokens: tokens, cost: rated.cost)
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": "\(call.requestID)", "key": "\(call.key.id)", "team": "\(call.attribution.team ?? "")",
+                "model": "\(call.model)", "upstream": "\(call.upstream.name)", "status": "\(status)",
+                "outcome": "\(outcome.rawValue)", "cost_usd": "\(rated.cost.decimalString)",
+                "latency_ms": "\(rated.event.latencyMilliseconds ?? 0)",
+            ])
+        return rated
+    }
+
+    /// Releases a call's holds without spending (the call never reached the provider).
+    func release(_ call: CallContext) async {
+        guard !call.budgets.isEmpty else { return }
+        _ = try? await governance.settle(requestID: call.requestID, actual: .zero, budgets: [], now: .current)
+    }
+}
+
+extension Timestamp {
+    /// Now, from the system clock.
+    public static var current: Timestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Timestamp(microseconds: Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1_000)
+    }
+}

@@ -1,0 +1,129 @@
+import LedgerCore
+import Synchronization
+
+/// Prometheus metrics with bounded label sets: route, team, model, upstream, outcome and refusal
+/// reason — never user, session or key ids. Teams and models beyond ``maximumLabelValues`` are
+/// counted as `other`, so junk model names cannot mint unbounded series.
+final class GatewayMetrics: Sendable {
+    static let maximumLabelValues = 200
+    static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+
+    private struct State {
+        var requests: [String: Int64] = [:]
+        var tokens: [String: Int64] = [:]
+        var costPico: [String: Int128] = [:]
+        var refusals: [String: Int64] = [:]
+        var latencyBuckets: [String: [Int64]] = [:]
+        var latencySum: [String: Double] = [:]
+        var latencyCount: [String: Int64] = [:]
+        var teams: Set<String> = []
+        var models: Set<String> = []
+        var inFlight: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    private static func bounded(_ value: String, in set: inout Set<String>) -> String {
+        if set.contains(value) { return value }
+        if set.count >= maximumLabelValues { return "other" }
+        set.insert(value)
+        return value
+    }
+
+    private static func labels(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+    }
+
+    private static func escape(_ text: String) -> String {
+        var output = ""
+        for character in text {
+            switch character {
+            case "\\": output += "\\\\"
+            case "\"": output += "\\\""
+            case "\n": output += "\\n"
+            default: output.append(character)
+            }
+        }
+        return output
+    }
+
+    func started() { state.withLock { $0.inFlight += 1 } }
+    func finished() { state.withLock { $0.inFlight -= 1 } }
+
+    /// Counts a finished request.
+    func record(
+        route: APIRoute, team: String?, model: String, outcome: Outcome, status: Int, tokens: TokenCounts, cost: Cost
+    ) {
+        state.withLock { state in
+            let team = Self.bounded(team ?? "", in: &state.teams)
+            let model = Self.bounded(model, in: &state.models)
+            let requestKey = Self.labels([
+                ("route", route.label), ("team", team), ("model", model), ("outcome", outcome.rawValue),
+                ("status", String(status)),
+            ])
+            state.requests[requestKey, default: 0] += 1
+            for kind in TokenKind.allCases where tokens[kind] > 0 {
+                state.tokens[Self.labels([("team", team), ("model", model), ("kind", kind.rawValue)]), default: 0] +=
+                    tokens[kind]
+            }
+            state.costPico[Self.labels([("team", team), ("model", model)]), default: 0] += cost.picodollars
+        }
+    }
+
+    /// Counts a refused request.
+    func refused(reason: String, route: APIRoute) {
+        state.withLock { $0.refusals[Self.labels([("reason", reason), ("route", route.label)]), default: 0] += 1 }
+    }
+
+    /// Observes the upstream's time to response head.
+    func upstreamLatency(upstream: String, seconds: Double) {
+        state.withLock { state in
+            let key = Self.labels([("upstream", upstream)])
+            var buckets = state.latencyBuckets[key] ?? Array(repeating: 0, count: Self.latencyBuckets.count)
+            for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound { buckets[index] += 1 }
+            state.latencyBuckets[key] = buckets
+            state.latencySum[key, default: 0] += seconds
+            state.latencyCount[key, default: 0] += 1
+        }
+    }
+
+    /// The Prometheus text exposition, with extra gauge lines appended.
+    func render(extra: [String]) -> String {
+        state.withLock { state in
+            var lines: [String] = []
+            func family(_ name: String, _ type: String, _ help: String, _ values: [(String, String)]) {
+                lines.append("# HELP \(name) \(help)")
+                lines.append("# TYPE \(name) \(type)")
+                for (labels, value) in values.sorted(by: { $0.0 < $1.0 }) {
+                    lines.append(labels.isEmpty ? "\(name) \(value)" : "\(name){\(labels)} \(value)")
+                }
+            }
+            family(
+                "tokenledger_requests_total", "counter", "Requests through the gateway.",
+                state.requests.map { ($0.key, String($0.value)) })
+            family(
+                "tokenledger_tokens_total", "counter", "Tokens by kind.",
+                state.tokens.map { ($0.key, String($0.value)) })
+            family(
+                "tokenledger_cost_usd_total", "counter", "Cost in US dollars (exact decimal).",
+                state.costPico.map { ($0.key, Cost(picodollars: $0.value).decimalString) })
+            family(
+                "tokenledger_refusals_total", "counter", "Requests refused, by reason.",
+                state.refusals.map { ($0.key, String($0.value)) })
+            family("tokenledger_requests_in_flight", "gauge", "Requests being served.", [("", String(state.inFlight))])
+            lines.append("# HELP tokenledger_upstream_latency_seconds Time to the upstream's response head.")
+            lines.append("# TYPE tokenledger_upstream_latency_seconds histogram")
+            for (key, buckets) in state.latencyBuckets.sorted(by: { $0.key < $1.key }) {
+                for (index, bound) in Self.latencyBuckets.enumerated() {
+                    lines.append(
+                        "tokenledger_upstream_latency_seconds_bucket{\(key),le=\"\(bound)\"} \(buckets[index])")
+                }
+                let count = state.latencyCount[key] ?? 0
+                lines.append("tokenledger_upstream_latency_seconds_bucket{\(key),le=\"+Inf\"} \(count)")
+                lines.append("tokenledger_upstream_latency_seconds_sum{\(key)} \(state.latencySum[key] ?? 0)")
+                lines.append("tokenledger_upstream_latency_seconds_count{\(key)} \(count)")
+            }
+            return (lines + extra).joined(separator: "\n") + "\n"
+        }
+    }
+}

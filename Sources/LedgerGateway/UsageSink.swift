@@ -1,0 +1,166 @@
+import Foundation
+import LedgerCore
+import LedgerIngest
+import LedgerStore
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Where the gateway's usage goes: appended to a local spool file before the response completes,
+/// then batched into the ledger.
+///
+/// The spool is a directory of JSON Lines segments in the import format. Each flush closes the
+/// current segment, records its events in one ledger transaction and deletes the segment. On
+/// start, segments left by a crash are replayed; the ledger skips ids it already holds, so a
+/// segment recorded just before the crash counts once.
+final class UsageSink: Sendable {
+    private struct State {
+        var descriptor: Int32 = -1
+        var segmentPath = ""
+        var sequence = 0
+        var pending: [RatedEvent] = []
+        var closedSegments: [(path: String, events: [RatedEvent])] = []
+    }
+
+    let directory: String
+    private let ledger: SQLiteLedger
+    private let state = Mutex(State())
+    private let flushing = Mutex(false)
+    private let logger: Logger
+
+    init(directory: String, ledger: SQLiteLedger, logger: Logger) throws {
+        self.directory = directory
+        self.ledger = ledger
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try state.withLock { state in
+            state.sequence = Int(Date().timeIntervalSince1970 * 1000)
+            try Self.openSegment(&state, directory: directory)
+        }
+    }
+
+    private static func openSegment(_ state: inout State, directory: String) throws {
+        state.sequence += 1
+        state.segmentPath = "\(directory)/segment-\(state.sequence)-\(getpid()).jsonl"
+        state.descriptor = open(state.segmentPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard state.descriptor >= 0 else {
+            throw ConfigurationError(
+                "cannot create the spool file '\(state.segmentPath)': \(String(cString: strerror(errno))). "
+                    + "Check that the spool directory is writable.")
+        }
+    }
+
+    /// Appends a rated event to the spool (one `write`, so a crash after it returns loses nothing)
+    /// and queues it for the ledger.
+    func append(_ rated: RatedEvent) throws {
+        let line = Array((EventJSONLine.encode(rated.event) + "\n").utf8)
+        try state.withLock { state in
+            let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
+            guard written == line.count else {
+                throw ConfigurationError(
+                    "cannot write the spool file '\(state.segmentPath)': \(String(cString: strerror(errno)))")
+            }
+            state.pending.append(rated)
+        }
+    }
+
+    /// Events waiting for the ledger.
+    var pendingCount: Int { state.withLock { $0.pending.count + $0.closedSegments.reduce(0) { $0 + $1.events.count } } }
+
+    /// A queued event by id (usage not yet in the ledger).
+    func pendingEvent(id: String) -> RatedEvent? {
+        state.withLock { state in
+            state.pending.last { $0.event.id == id }
+                ?? state.closedSegments.lazy.compactMap { $0.events.last { $0.event.id == id } }.first
+        }
+    }
+
+    /// Writes what is queued to the ledger. A segment whose write fails stays on disk and is
+    /// retried on the next flush (and replayed on the next start).
+    func flush() async {
+        guard
+            flushing.withLock({ busy in
+                busy
+                    ? false
+                    : {
+                        busy = true; return true
+                    }()
+            })
+        else { return }
+        defer { flushing.withLock { $0 = false } }
+        let segments: [(path: String, events: [RatedEvent])] = state.withLock { state in
+            if !state.pending.isEmpty {
+                close(state.descriptor)
+                state.closedSegments.append((state.segmentPath, state.pending))
+                state.pending = []
+                do {
+                    try Self.openSegment(&state, directory: directory)
+                } catch {
+                    logger.error("spool: \(error)")
+                }
+            }
+            return state.closedSegments
+        }
+        for segment in segments {
+            do {
+                _ = try await ledger.record(segment.events)
+                unlink(segment.path)
+                state.withLock { state in state.closedSegments.removeAll { $0.path == segment.path } }
+            } catch is CancellationError {
+                return  // shutting down: the final flush retries
+            } catch {
+                logger.error(
+                    "ledger write failed; usage stays in the spool and will be retried",
+                    metadata: ["segment": "\(segment.path)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Closes the current segment (and deletes it when empty).
+    func closeSpool() {
+        state.withLock { state in
+            close(state.descriptor)
+            if state.pending.isEmpty && state.closedSegments.allSatisfy({ $0.path != state.segmentPath }) {
+                unlink(state.segmentPath)
+            }
+        }
+    }
+
+    /// Records every segment in `directory` except the ones this sink is writing, then deletes
+    /// them. Returns the number of events read and how many were new to the ledger.
+    static func replay(directory: String, ledger: SQLiteLedger, catalog: PriceCatalog, excluding: String? = nil)
+        async throws -> (read: Int, recorded: Int)
+    {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var rater = Rater(catalog: catalog)
+        var total = (read: 0, recorded: 0)
+        let decoder = EventRowDecoder(defaultSource: "gateway")
+        for name in names.sorted() where name.hasPrefix("segment-") && name.hasSuffix(".jsonl") {
+            let path = "\(directory)/\(name)"
+            if path == excluding { continue }
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            var events: [RatedEvent] = []
+            for (index, line) in data.split(separator: 10).enumerated() {
+                let bytes = Array(line)
+                // A line cut short by the crash is skipped: its response never completed.
+                guard let fields = try? bytes.withUnsafeBufferPointer({ try JSONRowParser.parseObject($0) }),
+                    let event = try? decoder.decode(fields, fallbackID: { "\(name):\(index)" })
+                else { continue }
+                events.append(rater.rate(event))
+            }
+            total.read += events.count
+            total.recorded += try await ledger.record(events).inserted
+            unlink(path)
+        }
+        return total
+    }
+
+    /// The path of the segment being written.
+    var currentSegment: String { state.withLock { $0.segmentPath } }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LedgerCore
+import LedgerGateway
+import LedgerStore
+import Logging
+
+/// `tokenledger serve`: the gateway, the admin API and metrics, on the embedded ledger.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: OpenAI- and Anthropic-compatible APIs that meter, attribute and enforce budgets."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Address to listen on (default: server.host, else 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default: server.port, else 8080).") var port: Int?
+    @Flag(help: "Fill an empty ledger with the demo organisation first, and create a demo key.") var demo = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "notice"
+
+    func run() async throws {
+        var logger = Logger(label: "tokenledger")
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error.")
+        }
+        logger.logLevel = level
+        let fileConfiguration = try common.configuration()
+        var configuration = fileConfiguration.gateway
+        if let host { configuration.server.host = host }
+        if let port { configuration.server.port = port }
+        let path = try common.databasePath()
+        let ledger = try SQLiteLedger(path: path)
+        let catalog = try common.catalog()
+        var demoSecret: String?
+        if demo {
+            if try await ledger.statistics().events == 0 {
+                print("Filling the empty ledger \(path) with the demo organisation…")
+                try await DemoCommand.fill(ledger: ledger, catalog: catalog)
+            }
+            demoSecret = "tl-demo-0000000000000000"
+            configuration.keys.append(
+                KeyDeclaration(
+                    id: "key_demo", name: "demo", secret: demoSecret!, organisation: "acme", team: "platform"))
+        }
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(configuration: configuration, catalog: catalog, ledger: ledger, logger: logger)
+            try await gateway.prepare()
+        } catch let error as ConfigurationError {
+            throw ValidationError("Configuration: \(error.description)")
+        }
+        let server = configuration.server
+        let app = GatewayApplication.application(gateway: gateway, host: server.host, port: server.port, logger: logger)
+        let upstreams = gateway.configuration.upstreams.map {
+            "\($0.name) → \($0.baseURL) [\($0.models.joined(separator: ", "))]"
+        }
+        let banner =
+            """
+            TokenLedger gateway listening on http://\(server.host):\(server.port)  (ledger: \(path))
+              upstreams: \(upstreams.joined(separator: "; "))
+              first call: curl http://\(server.host):\(server.port)/v1/chat/completions \\
+                -H "Authorization: Bearer \(demoSecret ?? "<key from: tokenledger keys create --team T>")" \\
+                -H "Content-Type: application/json" \\
+                -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+              metrics: http://\(server.host):\(server.port)/metrics   health: http://\(server.host):\(server.port)/health
+
+            """
+        FileHandle.standardOutput.write(Data(banner.utf8))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await gateway.runBackgroundWork() }
+            try await app.runService()
+            group.cancelAll()
+        }
+        try await gateway.shutdown()
+    }
+}

@@ -1,0 +1,180 @@
+"""The gateway from outside: the official `openai` and `anthropic` Python SDKs, unchanged, with
+base_url pointed at a real `tokenledger serve` in front of the fake provider; then kill -9 under
+load and a restart, checking that every completed request is in the ledger exactly once.
+
+Run by scripts/test.sh after the Swift build:  python3 Tests/sdk/test_sdk.py .build/debug
+"""
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import anthropic
+import openai
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else ".build/debug"
+KEY = "tl-sdk-test-0000000000000000"
+ADMIN = "admin-sdk-test"
+failures = []
+
+
+def check(condition, message):
+    print(("  ok   " if condition else "  FAIL ") + message)
+    if not condition:
+        failures.append(message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+work = tempfile.mkdtemp(prefix="tl-sdk-")
+fake_port, port = free_port(), free_port()
+config = os.path.join(work, "tokenledger.yaml")
+with open(config, "w") as f:
+    f.write(f"""
+server: {{host: 127.0.0.1, port: {port}, flush_interval_ms: 20}}
+upstreams:
+  - {{name: openai, kind: openai, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, models: ["gpt-*", "text-embedding-*"]}}
+  - {{name: anthropic, kind: anthropic, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, models: ["claude-*"]}}
+keys:
+  - {{id: key_sdk, name: sdk, secret: {KEY}, organisation: acme, team: search}}
+""")
+db = os.path.join(work, "ledger.sqlite")
+env = dict(os.environ, FAKE_KEY="sk-fake-upstream", TOKENLEDGER_ADMIN_KEY=ADMIN)
+fake = subprocess.Popen([f"{BUILD}/tokenledger-fake-provider", str(fake_port)], stdout=subprocess.DEVNULL)
+
+
+def start_gateway():
+    process = subprocess.Popen(
+        [f"{BUILD}/tokenledger", "serve", "--config", config, "--db", db, "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{port}/health")
+    return process
+
+
+def recorded(request_id):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/requests/{request_id}", headers={"Authorization": f"Bearer {ADMIN}"})
+    for _ in range(50):
+        try:
+            return json.load(urllib.request.urlopen(request, timeout=5))
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+            time.sleep(0.05)
+    return None
+
+
+gateway = start_gateway()
+try:
+    wait_for(f"http://127.0.0.1:{fake_port}/_fake/stats")
+    base = f"http://127.0.0.1:{port}"
+    client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0)
+
+    print("openai SDK")
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello"}], max_tokens=50, user="alice")
+    completion = raw.parse()
+    check(completion.choices[0].message.content == "Hello from the fake.", "chat completion content")
+    check(completion.usage.prompt_tokens == 42 and completion.usage.prompt_tokens_details.cached_tokens == 32,
+          "usage passes through unchanged")
+    check(raw.headers.get("x-tokenledger-cost-usd") == "0.0000141", "cost header " + str(raw.headers.get("x-tokenledger-cost-usd")))
+    event = recorded(raw.headers["x-tokenledger-request-id"])
+    check(event is not None and event["attribution"].get("user") == "alice" and event["attribution"]["team"] == "search",
+          "recorded with the key's team and the body's user")
+
+    chunks = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    check(text == "Hello from the fake.", "streamed text")
+    check(all(c.usage is None for c in chunks), "no usage chunk when the caller did not ask for one")
+
+    chunks = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True,
+        stream_options={"include_usage": True}))
+    check(chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 17, "usage chunk when asked for")
+
+    embedding = client.embeddings.create(model="text-embedding-3-small", input="Hi")
+    check(len(embedding.data[0].embedding) == 3 and embedding.usage.prompt_tokens == 8, "embeddings")
+    response = client.responses.create(model="gpt-4o-mini", input="Hi")
+    check(response.output_text == "Hello from the fake." and response.usage.input_tokens == 42, "responses")
+    events = list(client.responses.create(model="gpt-4o-mini", input="Hi", stream=True))
+    check(events[-1].type == "response.completed", "responses stream")
+    models = [m.id for m in client.models.list()]
+    check("gpt-4o-mini" in models and any(m.startswith("claude-") for m in models), "models list")
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[], extra_headers={"X-TokenLedger-Team": "payments"})
+        check(False, "cross-team attribution refused")
+    except openai.PermissionDeniedError as error:
+        check("team 'search'" in str(error), "cross-team attribution refused: " + str(error)[:80])
+
+    print("anthropic SDK")
+    aclient = anthropic.Anthropic(base_url=base, api_key=KEY, max_retries=0)
+    message = aclient.messages.create(
+        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "Hello"}])
+    check(message.content[0].text == "Hello from the fake." and message.usage.cache_read_input_tokens == 32, "message")
+    with aclient.messages.stream(model="claude-sonnet-4-5", max_tokens=100,
+                                 messages=[{"role": "user", "content": "Hello"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    check(text == "Hello from the fake." and final.usage.output_tokens == 17, "message stream")
+    count = aclient.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "Hi"}])
+    check(count.input_tokens == 42, "count_tokens")
+
+    print("kill -9 under load, then restart")
+    completed = []
+
+    def call(_):
+        try:
+            r = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "load"}])
+            return r.headers["x-tokenledger-request-id"]
+        except Exception:
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(call, i) for i in range(3000)]
+        time.sleep(1.0)
+        os.kill(gateway.pid, signal.SIGKILL)
+        gateway.wait()
+        completed = [f.result() for f in futures if f.result()]
+    check(len(completed) > 50, f"{len(completed)} requests completed before the kill")
+    gateway = start_gateway()  # replays the spool
+    time.sleep(0.5)
+    connection = sqlite3.connect(db)
+    ids = {row[0] for row in connection.execute("SELECT id FROM events")}
+    duplicates = connection.execute("SELECT COUNT(*) - COUNT(DISTINCT id) FROM events").fetchone()[0]
+    connection.close()
+    missing = [i for i in completed if i not in ids]
+    check(not missing, f"every completed request is in the ledger ({len(completed)} completed, {len(missing)} missing)")
+    check(duplicates == 0, "and each exactly once")
+finally:
+    gateway.terminate()
+    gateway.wait()
+    fake.terminate()
+
+if failures:
+    print(f"{len(failures)} SDK check(s) failed")
+    sys.exit(1)
+print("all SDK checks passed")
