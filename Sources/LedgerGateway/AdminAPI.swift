@@ -31,7 +31,7 @@ enum AdminAPI {
         api.post("/keys") { request, _ in
             try await gateway.asAdmin(request) {
                 let body = try await request.body.collect(upTo: 64 * 1024)
-                guard case .success(let fields) = Gateway.parseObject(body.readableBytesView) else {
+                guard case .success(let fields) = JSONRowParser.members(of: body.readableBytesView) else {
                     return gateway.adminError(
                         400, "The body must be a JSON object such as {\"team\":\"search\",\"budget\":\"25/month\"}.")
                 }

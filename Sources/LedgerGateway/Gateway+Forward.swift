@@ -57,7 +57,7 @@ extension Gateway {
         var tokens = TokenCounts.zero
         var outcome = Outcome.ok
         if (200..<300).contains(status) {
-            if case .success(let object) = Self.parseObject(bytes.readableBytesView),
+            if case .success(let object) = JSONRowParser.members(of: bytes.readableBytesView),
                 let normalised = try? ProviderUsage.normalise(.object(object), provider: call.upstream.pricingProvider)
             {
                 tokens = normalised.tokens
@@ -114,12 +114,11 @@ extension Gateway {
                 failure = self.upstreamFailure(error, call: call)
             }
             // Record before the response completes.
-            var tokens = tracker.reportedTokens() ?? .zero
+            let reported = tracker.reportedTokens()
+            var tokens = reported ?? .zero
             var outcome = Outcome.ok
-            if clientGone || failure != nil || tracker.reportedTokens() == nil {
-                if tracker.reportedTokens() == nil {
-                    tokens.input = call.estimatedPromptTokens
-                }
+            if clientGone || failure != nil || reported == nil {
+                if reported == nil { tokens.input = call.estimatedPromptTokens }
                 tokens.output = max(tokens.output, tracker.estimatedOutputTokens)
                 outcome = clientGone ? .estimated : (failure != nil ? .error : .estimated)
             }

@@ -115,7 +115,7 @@ extension Gateway {
         }
         let bytes = buffer.readableBytesView
         var body: [String: JSONValue]
-        switch Self.parseObject(bytes) {
+        switch JSONRowParser.members(of: bytes) {
         case .success(let object): body = object
         case .failure(let error):
             let position = bytes.lineAndColumn(ofOffset: error.column - 1)
@@ -238,16 +238,6 @@ extension Gateway {
                 HTTPField.Name(name).flatMap { request.headers[$0] }.map { (name, $0) }
             })
         return (call, buffer)
-    }
-
-    static func parseObject(_ bytes: ByteBufferView) -> Result<[String: JSONValue], JSONRowParser.Failure> {
-        Array(bytes).withUnsafeBufferPointer { pointer in
-            do throws(JSONRowParser.Failure) {
-                return .success(try JSONRowParser.parseObject(pointer))
-            } catch {
-                return .failure(error)
-            }
-        }
     }
 
     /// The caller's secret: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure).

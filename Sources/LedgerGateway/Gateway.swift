@@ -281,7 +281,8 @@ public final class Gateway: Sendable {
             try sink.append(rated)
         } catch {
             logger.critical(
-                "usage could not be spooled", metadata: ["request_id": "\(call.requestID)", "error": "\(error)"])
+                "usage could not be spooled; it is queued for the ledger but not crash-safe",
+                metadata: ["request_id": "\(call.requestID)", "error": "\(error)"])
         }
         limiter.consume(tokens: tokens.total, subjects: call.rateSubjects, now: now.microseconds)
         metrics.record(

@@ -186,9 +186,6 @@ struct SSEScanner {
         return events
     }
 
-    /// Bytes of an unfinished event.
-    var remainder: [UInt8] { pending }
-
     /// The `event:` name and the joined `data:` lines of one event.
     static func fields(of event: [UInt8]) -> (name: String?, data: String) {
         var name: String?
@@ -217,8 +214,6 @@ struct StreamUsageTracker {
     private(set) var deltas: Int64 = 0
     /// Bytes of streamed output text.
     private(set) var outputBytes: Int64 = 0
-    /// Whether the provider said the response is complete.
-    private(set) var finished = false
     /// An error event the upstream sent in the stream.
     private(set) var upstreamError: String?
 
@@ -229,10 +224,7 @@ struct StreamUsageTracker {
 
     /// Reads one event. Returns whether it is an OpenAI usage-only chunk (empty `choices`).
     mutating func observe(name: String?, data: String) -> Bool {
-        if data == "[DONE]" {
-            finished = true
-            return false
-        }
+        if data == "[DONE]" { return false }
         let mentionsUsage = data.utf8.count > 8 && data.contains("\"usage\"")
         let isDelta =
             data.contains("\"delta\"") || name == "content_block_delta" || name == "response.output_text.delta"
@@ -240,9 +232,8 @@ struct StreamUsageTracker {
             deltas += 1
             outputBytes += Int64(data.utf8.count / 4)
         }
-        if name == "message_stop" || name == "response.completed" { finished = true }
         if name == "error" || data.hasPrefix("{\"error\"") { upstreamError = data }
-        guard mentionsUsage, case .success(let object) = Self.parse(data) else { return false }
+        guard mentionsUsage, case .success(let object) = JSONRowParser.members(of: data.utf8) else { return false }
         var usageOnly = false
         switch route.family {
         case .anthropic:
@@ -274,17 +265,6 @@ struct StreamUsageTracker {
 
     /// Output tokens estimated from what was streamed.
     var estimatedOutputTokens: Int64 { max(deltas, outputBytes) }
-
-    static func parse(_ text: String) -> Result<[String: JSONValue], JSONRowParser.Failure> {
-        var text = text
-        return text.withUTF8 { bytes in
-            do throws(JSONRowParser.Failure) {
-                return .success(try JSONRowParser.parseObject(bytes))
-            } catch {
-                return .failure(error)
-            }
-        }
-    }
 }
 
 extension Collection<UInt8> {

@@ -61,11 +61,12 @@ final class UsageSink: Sendable {
         let line = Array((EventJSONLine.encode(rated.event) + "\n").utf8)
         try state.withLock { state in
             let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
+            // Queued either way: a failed spool write costs this event its crash safety, not its record.
+            state.pending.append(rated)
             guard written == line.count else {
                 throw ConfigurationError(
                     "cannot write the spool file '\(state.segmentPath)': \(String(cString: strerror(errno)))")
             }
-            state.pending.append(rated)
         }
     }
 
@@ -149,7 +150,7 @@ final class UsageSink: Sendable {
             for (index, line) in data.split(separator: 10).enumerated() {
                 let bytes = Array(line)
                 // A line cut short by the crash is skipped: its response never completed.
-                guard let fields = try? bytes.withUnsafeBufferPointer({ try JSONRowParser.parseObject($0) }),
+                guard case .success(let fields) = JSONRowParser.members(of: bytes),
                     let event = try? decoder.decode(fields, fallbackID: { "\(name):\(index)" })
                 else { continue }
                 events.append(rater.rate(event))

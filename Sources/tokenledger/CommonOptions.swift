@@ -85,11 +85,6 @@ func printError(_ message: String) {
 }
 
 extension Timestamp {
-    /// Now, from the system clock.
-    static var now: Timestamp {
-        Timestamp(microseconds: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
-    }
-
     /// Parses a command-line date or timestamp, or fails with a message naming the option.
     static func argument(_ text: String, option: String) throws -> Timestamp {
         guard let value = Timestamp(parsing: text) else {

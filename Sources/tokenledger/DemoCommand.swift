@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerGateway
 import LedgerIngest
 import LedgerStore
 
@@ -25,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let endInstant: Timestamp =
-            try end.map { try Timestamp.argument($0, option: "--end").adding(seconds: 86_400) } ?? .now
+            try end.map { try Timestamp.argument($0, option: "--end").adding(seconds: 86_400) } ?? .current
         let path = try common.databasePath()
         let ledger = try SQLiteLedger(path: path)
         try await Self.fill(
@@ -41,7 +42,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// Generates the demo organisation into `ledger`, with a progress bar and a summary.
     static func fill(
         ledger: SQLiteLedger, catalog: PriceCatalog, events: Int = 250_000, days: Int = 90, seed: UInt64 = 42,
-        end endInstant: Timestamp = .now
+        end endInstant: Timestamp = .current
     ) async throws {
         var configuration = DemoGenerator.Configuration(end: endInstant)
         configuration.events = events

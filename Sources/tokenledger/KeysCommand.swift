@@ -45,7 +45,7 @@ struct KeysCommand: AsyncParsableCommand {
                 budget: budget, expires: try expires.map { try Timestamp.argument($0, option: "--expires") })
             let issued: (key: VirtualKey, secret: String, budget: Budget?)
             do {
-                issued = try await KeyIssuer.issue(request, governance: governance, now: .now)
+                issued = try await KeyIssuer.issue(request, governance: governance, now: .current)
             } catch let error as ConfigurationError {
                 throw ValidationError(error.description.prefix(1).uppercased() + error.description.dropFirst() + ".")
             }
@@ -83,7 +83,7 @@ struct KeysCommand: AsyncParsableCommand {
             let rows = keys.map { key -> [String] in
                 let budget = budgets.first { $0.scope == .key && $0.subject == key.id }
                 let state =
-                    key.unusableReason(at: .now) == nil ? "active" : (key.revokedAt != nil ? "revoked" : "expired")
+                    key.unusableReason(at: .current) == nil ? "active" : (key.revokedAt != nil ? "revoked" : "expired")
                 return [
                     key.id, key.name ?? "", key.secretPrefix, key.owner.team ?? "", key.owner.user ?? "",
                     budget.map { "\($0.limit.rounded(fractionDigits: 2))/\($0.period.rawValue)" } ?? "", state,
@@ -112,7 +112,7 @@ struct KeysCommand: AsyncParsableCommand {
                 return
             }
             print(KeysCommand.describe(key, budgets: budgets))
-            for status in try await governance.status(of: budgets, now: .now) {
+            for status in try await governance.status(of: budgets, now: .current) {
                 print(
                     "  spent this \(status.budget.period.rawValue): \(status.spent.rounded(fractionDigits: 4)) of \(status.budget.limit.rounded(fractionDigits: 2)) USD (\(status.percentUsed) %), resets \(status.resetsAt.iso8601)"
                 )
@@ -128,7 +128,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let governance = SQLiteGovernance(ledger: try SQLiteLedger(path: try common.databasePath()))
-            guard let key = try await governance.revokeKey(id: id, at: .now) else {
+            guard let key = try await governance.revokeKey(id: id, at: .current) else {
                 throw ValidationError("No key with id '\(id)'. List them with `tokenledger keys list`.")
             }
             print("Revoked \(key.id) at \(key.revokedAt?.iso8601 ?? "-").")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerGateway
 
 /// `tokenledger price`: quote what a request costs, straight from the catalog.
 struct PriceCommand: AsyncParsableCommand {
@@ -55,7 +56,7 @@ struct PriceCommand: AsyncParsableCommand {
 
     func run() async throws {
         let catalog = try common.catalog()
-        let timestamp = try at.map { try Timestamp.argument($0, option: "--at") } ?? .now
+        let timestamp = try at.map { try Timestamp.argument($0, option: "--at") } ?? .current
         var tokens = TokenCounts(
             input: input, cacheRead: cacheRead, cacheWrite: cacheWrite, cacheWrite1h: cacheWrite1h, output: output,
             reasoning: reasoning, audioInput: audioInput, audioOutput: audioOutput, imageInput: imageInput,

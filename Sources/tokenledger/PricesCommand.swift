@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerCatalogData
 import LedgerCore
+import LedgerGateway
 
 /// `tokenledger prices`: inspect, check and refresh the price catalog.
 struct PricesCommand: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct PricesCommand: AsyncParsableCommand {
 
         func run() async throws {
             let catalog = try common.catalog()
-            let now = Timestamp.now
+            let now = Timestamp.current
             let wanted = provider.map(PriceCatalog.canonicalProvider)
             let entries = catalog.models.filter {
                 wanted == nil || PriceCatalog.canonicalProvider($0.provider) == wanted
@@ -157,7 +158,7 @@ struct PricesCommand: AsyncParsableCommand {
                 user = try PriceCatalog(json: existing, origin: target)
             }
             let effectiveFrom =
-                try effective.map { try Timestamp.argument($0, option: "--effective") } ?? Timestamp.now.startOfDay
+                try effective.map { try Timestamp.argument($0, option: "--effective") } ?? Timestamp.current.startOfDay
             let result = PriceImport(
                 imported: imported, shipped: try BundledCatalog.load(), user: user, effective: effectiveFrom,
                 addNew: addNew,

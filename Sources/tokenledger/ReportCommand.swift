@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerGateway
 import LedgerStore
 
 /// `tokenledger report`: spend, tokens, unit economics and goodput, grouped as you like.
@@ -68,7 +69,7 @@ struct ReportCommand: AsyncParsableCommand {
             let parsed = try Timestamp.argument(to, option: "--to")
             end = to.count <= 10 ? parsed.adding(seconds: 86_400) : parsed
         } else {
-            end = Timestamp.now.startOfDay.adding(seconds: 86_400)
+            end = Timestamp.current.startOfDay.adding(seconds: 86_400)
         }
         let start = try from.map { try Timestamp.argument($0, option: "--from") } ?? end.adding(seconds: -30 * 86_400)
         guard start < end else { throw ValidationError("--from must be before --to.") }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Foundation
 
 /// A bare HTTP/1.1 client on a socket, for what HTTP libraries hide: hanging up mid-stream.
 enum RawClient {
@@ -41,12 +39,4 @@ enum RawClient {
         }
         throw Failure(description: "no request id in \(received)")
     }
-}
-
-extension String {
-    func trimmingCharacters(in _: Whitespace) -> String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-    }
-
-    enum Whitespace { case whitespaces }
 }

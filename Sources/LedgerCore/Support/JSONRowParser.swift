@@ -32,6 +32,18 @@ public struct JSONRowParser {
         return fields
     }
 
+    /// The members of the JSON object in `bytes` (read in place when the bytes are contiguous).
+    public static func members(of bytes: some Collection<UInt8>) -> Result<[String: JSONValue], Failure> {
+        func parse(_ pointer: UnsafeBufferPointer<UInt8>) -> Result<[String: JSONValue], Failure> {
+            do throws(Failure) {
+                return .success(try parseObject(pointer))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return bytes.withContiguousStorageIfAvailable(parse) ?? Array(bytes).withUnsafeBufferPointer(parse)
+    }
+
     private func failure(_ reason: String) -> Failure { Failure(column: index + 1, reason: reason) }
 
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }

@@ -124,14 +124,6 @@ extension JSONValue {
 
     /// Parses a JSON object from UTF-8 bytes with the fast parser; failures carry a byte offset.
     public static func parseObject(bytes: some Collection<UInt8>) throws(JSONRowParser.Failure) -> JSONValue {
-        let array = Array(bytes)
-        let result = array.withUnsafeBufferPointer { pointer -> Result<[String: JSONValue], JSONRowParser.Failure> in
-            do throws(JSONRowParser.Failure) {
-                return .success(try JSONRowParser.parseObject(pointer))
-            } catch {
-                return .failure(error)
-            }
-        }
-        return .object(try result.get())
+        .object(try JSONRowParser.members(of: bytes).get())
     }
 }
