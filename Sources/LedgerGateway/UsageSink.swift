@@ -27,10 +27,15 @@ final class UsageSink: Sendable {
         var closedSegments: [(path: String, events: [RatedEvent])] = []
     }
 
+    private struct FlushQueue {
+        var running = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+
     let directory: String
     private let ledger: SQLiteLedger
     private let state = Mutex(State())
-    private let flushing = Mutex(false)
+    private let flushing = Mutex(FlushQueue())
     private let logger: Logger
 
     init(directory: String, ledger: SQLiteLedger, logger: Logger) throws {
@@ -83,17 +88,37 @@ final class UsageSink: Sendable {
 
     /// Writes what is queued to the ledger. A segment whose write fails stays on disk and is
     /// retried on the next flush (and replayed on the next start).
+    ///
+    /// Flushes do not overlap. A caller that arrives while one runs waits for the next pass, which
+    /// starts after it arrived, so everything it appended before calling is in the ledger (or
+    /// still safely spooled after a write failure) when it returns.
     func flush() async {
-        guard
-            flushing.withLock({ busy in
-                busy
-                    ? false
-                    : {
-                        busy = true; return true
-                    }()
-            })
-        else { return }
-        defer { flushing.withLock { $0 = false } }
+        let leads = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let leads = flushing.withLock { flushing in
+                if flushing.running {
+                    flushing.waiters.append(continuation)
+                    return false
+                }
+                flushing.running = true
+                return true
+            }
+            if leads { continuation.resume(returning: true) }
+        }
+        guard leads else { return }
+        var served: [CheckedContinuation<Bool, Never>] = []
+        while true {
+            await flushPass()
+            for waiter in served { waiter.resume(returning: false) }
+            served = flushing.withLock { flushing in
+                defer { flushing.waiters = [] }
+                flushing.running = !flushing.waiters.isEmpty
+                return flushing.waiters
+            }
+            if served.isEmpty { return }
+        }
+    }
+
+    private func flushPass() async {
         let segments: [(path: String, events: [RatedEvent])] = state.withLock { state in
             if !state.pending.isEmpty {
                 close(state.descriptor)

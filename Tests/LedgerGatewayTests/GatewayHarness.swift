@@ -18,10 +18,25 @@ final class GatewayHarness: Sendable {
     let fakePort: Int
     let port: Int
     let directory: String
-    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let client = HTTPClient.shared
     private let tasks: [Task<Void, any Error>]
 
-    static func start(
+    /// Runs `body` against a fresh gateway and always stops it, also when the body fails, so
+    /// a failed expectation is reported as a failure and not as a crash on teardown.
+    static func run(
+        configure: (inout GatewayConfiguration) -> Void = { _ in }, _ body: (GatewayHarness) async throws -> Void
+    ) async throws {
+        let harness = try await start(configure: configure)
+        do {
+            try await body(harness)
+        } catch {
+            try? await harness.stop()
+            throw error
+        }
+        try await harness.stop()
+    }
+
+    private static func start(
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tl-gw-\(UUID().uuidString)").path
@@ -76,9 +91,8 @@ final class GatewayHarness: Sendable {
         self.fake = fake
     }
 
-    func stop() async throws {
+    private func stop() async throws {
         for task in tasks { task.cancel() }
-        try await client.shutdown()
         try await gateway.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }
