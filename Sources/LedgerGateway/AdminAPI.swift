@@ -143,7 +143,7 @@ enum AdminAPI {
     static func keyRequest(_ fields: [String: JSONValue]) -> Result<KeyRequest, ConfigurationError> {
         let known: Set<String> = [
             "name", "organisation", "team", "user", "project", "customer", "models", "denied_models", "rpm", "tpm",
-            "budget", "expires", "attribution_headers",
+            "budget", "expires", "attribution_headers", "purpose",
         ]
         if let unknown = fields.keys.first(where: { !known.contains($0) }) {
             return .failure(
@@ -158,6 +158,12 @@ enum AdminAPI {
             models: strings("models"), deniedModels: strings("denied_models") ?? [],
             rpm: fields["rpm"]?.integerValue.map(Int.init), tpm: fields["tpm"]?.integerValue.map(Int.init))
         if let headers = strings("attribution_headers") { policy.attributionHeaders = headers }
+        if let text = fields["purpose"]?.stringValue {
+            guard let purpose = KeyPurpose(rawValue: text) else {
+                return .failure(ConfigurationError("purpose '\(text)' is not one of gateway, ingest"))
+            }
+            policy.purpose = purpose
+        }
         var expires: Timestamp?
         if let text = fields["expires"]?.stringValue {
             guard let value = Timestamp(parsing: text) else {

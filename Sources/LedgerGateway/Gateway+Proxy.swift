@@ -102,6 +102,13 @@ extension Gateway {
             throw Refusal(
                 status: 401, message: "The API key cannot be used: \(reason).", code: "invalid_api_key", reason: "auth")
         }
+        guard key.policy.purpose == .gateway else {
+            throw Refusal(
+                status: 403,
+                message:
+                    "The key \(key.id) is an ingest key: it may send usage to /api/v1/events and /v1/traces, not call models. Use a gateway key (`tokenledger keys create` without --ingest).",
+                code: "wrong_key_purpose", reason: "auth")
+        }
         // The body.
         var buffer: ByteBuffer
         do {
@@ -243,13 +250,25 @@ extension Gateway {
     /// The caller's secret: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure).
     static func secret(from headers: HTTPFields) -> String? {
         if let value = headers[.authorization] {
-            let parts = value.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                return String(parts[1]).trimmingCharacters(in: .whitespaces)
+            // "Bearer " in any case (setting the ASCII case bit lowers letters and keeps the space).
+            if value.utf8.count > 7, zip(value.utf8, "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
+                var token = value.dropFirst(7).drop { $0 == " " }
+                while token.last == " " { token = token.dropLast() }
+                return String(token)
             }
         }
         return headers[.apiKey] ?? headers[.azureAPIKey]
     }
+
+    /// `X-TokenLedger-User`, `X-TokenLedger-Cost-Centre`, … one per attribution dimension.
+    static let attributionHeaders: [(AttributionDimension, HTTPField.Name)] = AttributionDimension.allCases.map {
+        dimension in
+        let name = dimension.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
+            .joined(separator: "-")
+        return (dimension, HTTPField.Name("X-TokenLedger-" + name)!)
+    }
+
+    static let tagsHeader = HTTPField.Name("X-TokenLedger-Tags")!
 
     /// The call's attribution: the key's owner, refined by headers the key's policy allows.
     private func attribute(key: VirtualKey, headers: HTTPFields, endUser: String?) throws -> (
@@ -258,9 +277,6 @@ extension Gateway {
         var attribution = key.owner
         var tags: [String: String] = [:]
         let allowed = Set(key.policy.attributionHeaders)
-        func header(_ name: String) -> String? {
-            HTTPField.Name("X-TokenLedger-" + name).flatMap { headers[$0] }.flatMap { $0.isEmpty ? nil : $0 }
-        }
         func set(_ dimension: AttributionDimension, _ value: String?, source: String) throws {
             guard let value else { return }
             if let fixed = key.owner[dimension] {
@@ -282,17 +298,17 @@ extension Gateway {
             }
             attribution[dimension] = value
         }
-        for dimension in AttributionDimension.allCases {
-            let name = dimension.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
-                .joined(separator: "-")
-            try set(dimension, header(name), source: "header X-TokenLedger-\(name)")
+        for (dimension, field) in Self.attributionHeaders {
+            if let value = headers[field], !value.isEmpty {
+                try set(dimension, value, source: "header \(field.canonicalName)")
+            }
         }
         if attribution.user == nil || attribution.user == endUser {
             if let endUser, allowed.contains("user") || key.owner.user != nil {
                 try set(.user, endUser, source: "the body's user field")
             }
         }
-        if let text = header("Tags") {
+        if let text = headers[Self.tagsHeader], !text.isEmpty {
             guard allowed.contains("tags") else {
                 throw Refusal(
                     status: 403,

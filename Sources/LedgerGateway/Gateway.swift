@@ -64,6 +64,7 @@ public final class Gateway: Sendable {
         clientConfiguration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         clientConfiguration.decompression = .disabled
+        clientConfiguration.tracing.tracer = nil
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
@@ -122,7 +123,7 @@ public final class Gateway: Sendable {
                 project: declaration.project, customer: declaration.customer),
             policy: KeyPolicy(
                 models: declaration.models, deniedModels: declaration.deniedModels ?? [], rpm: declaration.rpm,
-                tpm: declaration.tpm),
+                tpm: declaration.tpm, purpose: declaration.purpose ?? .gateway),
             createdAt: now)
         return (key, budget)
     }

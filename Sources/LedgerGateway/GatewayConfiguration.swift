@@ -215,6 +215,8 @@ public struct KeyDeclaration: Sendable, Decodable {
     public var tpm: Int?
     /// `25/month`, `5/day`.
     public var budget: String?
+    /// `gateway` (the default: calls models) or `ingest` (sends usage and spans).
+    public var purpose: KeyPurpose?
 
     /// Declares a key with a fixed secret.
     public init(
@@ -228,7 +230,7 @@ public struct KeyDeclaration: Sendable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, secret, organisation, team, user, project, customer, models, rpm, tpm, budget
+        case id, name, secret, organisation, team, user, project, customer, models, rpm, tpm, budget, purpose
         case secretEnv = "secret_env"
         case deniedModels = "denied_models"
     }

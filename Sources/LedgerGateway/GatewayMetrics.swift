@@ -8,10 +8,29 @@ final class GatewayMetrics: Sendable {
     static let maximumLabelValues = 200
     static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
+    // Series are kept by their label values and formatted only when scraped.
+    private struct RequestSeries: Hashable {
+        var route: APIRoute, team: String, model: String, outcome: Outcome, status: Int
+        var labels: String {
+            GatewayMetrics.labels([
+                ("route", route.label), ("team", team), ("model", model), ("outcome", outcome.rawValue),
+                ("status", String(status)),
+            ])
+        }
+    }
+    private struct TokenSeries: Hashable {
+        var team: String, model: String, kind: TokenKind
+        var labels: String { GatewayMetrics.labels([("team", team), ("model", model), ("kind", kind.rawValue)]) }
+    }
+    private struct CostSeries: Hashable {
+        var team: String, model: String
+        var labels: String { GatewayMetrics.labels([("team", team), ("model", model)]) }
+    }
+
     private struct State {
-        var requests: [String: Int64] = [:]
-        var tokens: [String: Int64] = [:]
-        var costPico: [String: Int128] = [:]
+        var requests: [RequestSeries: Int64] = [:]
+        var tokens: [TokenSeries: Int64] = [:]
+        var costPico: [CostSeries: Int128] = [:]
         var refusals: [String: Int64] = [:]
         var latencyBuckets: [String: [Int64]] = [:]
         var latencySum: [String: Double] = [:]
@@ -30,7 +49,7 @@ final class GatewayMetrics: Sendable {
         return value
     }
 
-    private static func labels(_ pairs: [(String, String)]) -> String {
+    fileprivate static func labels(_ pairs: [(String, String)]) -> String {
         pairs.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
     }
 
@@ -57,16 +76,13 @@ final class GatewayMetrics: Sendable {
         state.withLock { state in
             let team = Self.bounded(team ?? "", in: &state.teams)
             let model = Self.bounded(model, in: &state.models)
-            let requestKey = Self.labels([
-                ("route", route.label), ("team", team), ("model", model), ("outcome", outcome.rawValue),
-                ("status", String(status)),
-            ])
-            state.requests[requestKey, default: 0] += 1
+            state.requests[
+                RequestSeries(route: route, team: team, model: model, outcome: outcome, status: status), default: 0] +=
+                1
             for kind in TokenKind.allCases where tokens[kind] > 0 {
-                state.tokens[Self.labels([("team", team), ("model", model), ("kind", kind.rawValue)]), default: 0] +=
-                    tokens[kind]
+                state.tokens[TokenSeries(team: team, model: model, kind: kind), default: 0] += tokens[kind]
             }
-            state.costPico[Self.labels([("team", team), ("model", model)]), default: 0] += cost.picodollars
+            state.costPico[CostSeries(team: team, model: model), default: 0] += cost.picodollars
         }
     }
 
@@ -100,13 +116,13 @@ final class GatewayMetrics: Sendable {
             }
             family(
                 "tokenledger_requests_total", "counter", "Requests through the gateway.",
-                state.requests.map { ($0.key, String($0.value)) })
+                state.requests.map { ($0.key.labels, String($0.value)) })
             family(
                 "tokenledger_tokens_total", "counter", "Tokens by kind.",
-                state.tokens.map { ($0.key, String($0.value)) })
+                state.tokens.map { ($0.key.labels, String($0.value)) })
             family(
                 "tokenledger_cost_usd_total", "counter", "Cost in US dollars (exact decimal).",
-                state.costPico.map { ($0.key, Cost(picodollars: $0.value).decimalString) })
+                state.costPico.map { ($0.key.labels, Cost(picodollars: $0.value).decimalString) })
             family(
                 "tokenledger_refusals_total", "counter", "Requests refused, by reason.",
                 state.refusals.map { ($0.key, String($0.value)) })

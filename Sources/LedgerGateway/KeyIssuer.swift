@@ -72,6 +72,7 @@ public enum KeyIssuer {
             (
                 "policy",
                 .object([
+                    ("purpose", .string(key.policy.purpose.rawValue)),
                     ("models", key.policy.models.map { .array($0.map(OrderedJSON.string)) } ?? .null),
                     ("denied_models", .array(key.policy.deniedModels.map(OrderedJSON.string))),
                     ("rpm", key.policy.rpm.map { .integer(Int64($0)) } ?? .null),

@@ -29,6 +29,10 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Models the key may use, comma-separated (patterns like claude-* allowed).") var models: String?
         @Option(help: "Models the key may never use, comma-separated.") var denyModels: String?
         @Option(help: "Expiry date, e.g. 2026-12-31.") var expires: String?
+        @Flag(
+            help:
+                "An ingest key: it sends usage to POST /api/v1/events and /v1/traces (its owner fills and fixes their attribution) and cannot call models."
+        ) var ingest = false
         @Option(help: "Output: table or json.") var format: OutputFormat = .table
 
         func run() async throws {
@@ -41,7 +45,9 @@ struct KeysCommand: AsyncParsableCommand {
                 name: name,
                 owner: Attribution(
                     organisation: organisation, team: team, user: user, project: project, customer: customer),
-                policy: KeyPolicy(models: list(models), deniedModels: list(denyModels) ?? [], rpm: rpm, tpm: tpm),
+                policy: KeyPolicy(
+                    models: list(models), deniedModels: list(denyModels) ?? [], rpm: rpm, tpm: tpm,
+                    purpose: ingest ? .ingest : .gateway),
                 budget: budget, expires: try expires.map { try Timestamp.argument($0, option: "--expires") })
             let issued: (key: VirtualKey, secret: String, budget: Budget?)
             do {

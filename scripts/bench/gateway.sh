@@ -7,8 +7,14 @@
 #   BENCH_KIT=../shared/bench scripts/bench/gateway.sh
 #
 # Knobs are the kit's (ROUNDS, DURATION, CONNS, RATE, STREAM, …; see its run_peer_bench.sh).
-# The gateway runs with examples/bench.yaml on a fresh ledger; after the run the ledger's event
-# count is printed, so the recording can be checked against the requests wrk reports.
+# The gateway runs with examples/bench.yaml on a fresh ledger; after the run the ledger's totals
+# are printed, so the recording can be checked against the requests wrk reports.
+#
+# Then two measurements the kit does not make, with the mock on CPU 0 and the gateway on CPU 1:
+#   - streaming time to first byte, direct and through the gateway, request by request
+#     alternately (TTFB_REQUESTS pairs, default 300; curl's time_starttransfer − time_pretransfer);
+#   - memory: SOAK_S seconds (default 60) of closed-loop load (32 connections) on the gateway,
+#     its RSS sampled every 5 s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kit=${BENCH_KIT:-../shared/bench}
@@ -22,4 +28,53 @@ db="$work/bench.sqlite"
 GATEWAY_NAME=tokenledger GATEWAY_URL=http://127.0.0.1:8080 GATEWAY_KEY=tl-bench-0000000000000000 \
     GATEWAY_CMD="$PWD/.build/release/tokenledger serve --config $PWD/examples/bench.yaml --db $db --log-level warning" \
     REFPROXY=1 LITELLM=${LITELLM:-0} "$work/bench/run_peer_bench.sh"
-echo "ledger: $(.build/release/tokenledger report --db "$db" --config examples/bench.yaml --format json 2>/dev/null | head -c 400)"
+echo "ledger after the run: $(.build/release/tokenledger report --db "$db" --format json | head -c 300)"
+
+# ---------------------------------------------------------------- TTFB and memory soak
+bin=$PWD/.build/release/tokenledger
+mock=$work/bench/mock
+mkdir -p "$mock/run"
+taskset -c 0 nginx -p "$mock/" -c "$mock/nginx.conf" -e "$mock/run/error.log" -g 'daemon off;' &
+mock_pid=$!
+taskset -c 1 "$bin" serve --config examples/bench.yaml --db "$work/soak.sqlite" --log-level warning \
+    > "$work/soak.log" 2>&1 &
+gw_pid=$!
+trap 'kill $gw_pid $mock_pid 2>/dev/null; wait 2>/dev/null' EXIT
+for _ in $(seq 1 100); do
+    curl -sf -o /dev/null http://127.0.0.1:18080/health && curl -sf -o /dev/null http://127.0.0.1:8080/health && break
+    sleep 0.1
+done
+
+body='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello"}],"max_tokens":64}'
+ttfb() {  # url: milliseconds from request sent to first response byte
+    curl -s -o /dev/null -w '%{time_pretransfer} %{time_starttransfer}\n' -H 'content-type: application/json' \
+        -H 'authorization: Bearer tl-bench-0000000000000000' -d "$body" "$1" | awk '{printf "%.3f\n", ($2 - $1) * 1000}'
+}
+: > "$work/ttfb-direct" && : > "$work/ttfb-gateway"
+for _ in $(seq 1 "${TTFB_REQUESTS:-300}"); do
+    ttfb http://127.0.0.1:18080/v1/chat/completions >> "$work/ttfb-direct"
+    ttfb http://127.0.0.1:8080/v1/chat/completions >> "$work/ttfb-gateway"
+done
+percentiles() { sort -n "$1" | awk '{a[NR] = $1} END {printf "p50 %.3f ms  p99 %.3f ms", a[int(NR * 0.5) + 1], a[int(NR * 0.99) + 1]}'; }
+echo
+echo "streaming time to first byte (${TTFB_REQUESTS:-300} requests each, alternating)"
+echo "  direct:      $(percentiles "$work/ttfb-direct")"
+echo "  tokenledger: $(percentiles "$work/ttfb-gateway")"
+
+soak=${SOAK_S:-60}
+rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gw_pid/status"; }
+echo
+echo "memory: ${soak} s of closed-loop load (32 connections); gateway RSS in MB every 5 s"
+samples="before=$(rss)"
+BENCH_API_KEY=tl-bench-0000000000000000 taskset -c 0 wrk -t1 -c32 -d"${soak}s" --timeout 10s \
+    -s "$work/bench/chat.lua" http://127.0.0.1:8080/v1/chat/completions > "$work/soak-wrk.txt" 2>&1 &
+wrk_pid=$!
+for second in $(seq 5 5 "$soak"); do
+    sleep 5
+    samples+=" ${second}s=$(rss)"
+done
+wait "$wrk_pid"
+echo "  $samples"
+echo "  $(grep -E '^BENCH_RESULT' "$work/soak-wrk.txt" | tail -1)"
+kill -TERM "$gw_pid" && wait "$gw_pid" 2>/dev/null || true
+echo "  ledger after the soak: $("$bin" report --db "$work/soak.sqlite" --format json | head -c 300)"

@@ -73,6 +73,9 @@ public struct KeyPolicy: Sendable, Hashable, Codable {
     /// body's `user` / `metadata.user_id`. A dimension the key fixes (its team, say) can never be
     /// set to another value.
     public var attributionHeaders: [String]
+    /// What the key is for: calling models through the gateway, or sending usage to the ingest
+    /// endpoints (`POST /api/v1/events`, `POST /v1/traces`). A key does one or the other.
+    public var purpose: KeyPurpose
 
     /// The dimensions callers may set unless a policy says otherwise.
     public static let defaultAttributionHeaders = ["user", "feature", "customer", "session", "tags"]
@@ -80,8 +83,9 @@ public struct KeyPolicy: Sendable, Hashable, Codable {
     /// Creates a policy.
     public init(
         models: [String]? = nil, deniedModels: [String] = [], rpm: Int? = nil, tpm: Int? = nil,
-        attributionHeaders: [String] = KeyPolicy.defaultAttributionHeaders
+        attributionHeaders: [String] = KeyPolicy.defaultAttributionHeaders, purpose: KeyPurpose = .gateway
     ) {
+        self.purpose = purpose
         self.models = models
         self.deniedModels = deniedModels
         self.rpm = rpm
@@ -94,6 +98,7 @@ public struct KeyPolicy: Sendable, Hashable, Codable {
         case deniedModels = "denied_models"
         case rpm, tpm
         case attributionHeaders = "attribution_headers"
+        case purpose
     }
 
     public init(from decoder: any Decoder) throws {
@@ -105,6 +110,7 @@ public struct KeyPolicy: Sendable, Hashable, Codable {
         attributionHeaders =
             try container.decodeIfPresent([String].self, forKey: .attributionHeaders)
             ?? KeyPolicy.defaultAttributionHeaders
+        purpose = try container.decodeIfPresent(KeyPurpose.self, forKey: .purpose) ?? .gateway
     }
 
     /// Whether the key may use `model`.
@@ -113,6 +119,14 @@ public struct KeyPolicy: Sendable, Hashable, Codable {
         guard let models else { return true }
         return models.contains { ModelPattern.matches($0, model) }
     }
+}
+
+/// What a virtual key may be used for.
+public enum KeyPurpose: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Calls models through the gateway's OpenAI- and Anthropic-compatible routes.
+    case gateway
+    /// Sends usage events and OpenTelemetry spans; cannot call models.
+    case ingest
 }
 
 /// Model name patterns: an exact name, `prefix*`, or `*`.

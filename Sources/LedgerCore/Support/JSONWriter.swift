@@ -72,21 +72,34 @@ public indirect enum OrderedJSON: Sendable, Hashable {
 
     static func writeString(_ text: String, into output: inout String) {
         output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
+        // Most strings need no escaping: append them whole; otherwise append the runs between escapes.
+        let utf8 = text.utf8
+        if utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
+            output += text
+        } else {
+            var runStart = utf8.startIndex
+            var index = runStart
+            while index != utf8.endIndex {
+                let byte = utf8[index]
+                if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                    utf8.formIndex(after: &index)
+                    continue
                 }
+                output.append(contentsOf: text[runStart..<index])
+                switch byte {
+                case 0x22: output += "\\\""
+                case 0x5C: output += "\\\\"
+                case 0x0A: output += "\\n"
+                case 0x0D: output += "\\r"
+                case 0x09: output += "\\t"
+                default:
+                    let hex = String(byte, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+                utf8.formIndex(after: &index)
+                runStart = index
             }
+            output.append(contentsOf: text[runStart..<index])
         }
         output += "\""
     }

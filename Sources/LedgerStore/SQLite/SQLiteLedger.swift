@@ -20,8 +20,10 @@ public final class SQLiteLedger: Ledger {
 
     /// Opens (creating and migrating if needed) the ledger at `path`.
     ///
+    /// - Parameter cacheMebibytes: SQLite's page cache per connection. Large for imports and
+    ///   reports; the gateway, which mostly appends, runs with less to keep its memory flat.
     /// - Throws: ``LedgerStoreError`` naming the file when it cannot be opened or migrated.
-    public init(path: String) throws {
+    public init(path: String, cacheMebibytes: Int = 64) throws {
         self.path = path
         var configuration = Configuration()
         configuration.prepareDatabase { db in
@@ -29,7 +31,7 @@ public final class SQLiteLedger: Ledger {
             // for the range scans reports do. Only takes effect when the file is created.
             try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA cache_size = -\(max(1, cacheMebibytes) * 1024)")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // Checkpoint the write-ahead log every ~64 MB rather than every 4 MB: far fewer fsyncs
             // under bulk loads, same durability (WAL + synchronous=NORMAL survives process crashes).

@@ -1,0 +1,168 @@
+import Hummingbird
+import LedgerCore
+import LedgerIngest
+import LedgerStore
+import NIOCore
+
+/// `POST /api/v1/events`: usage that did not go through the gateway, as a JSON batch of events in
+/// the import format (`docs/EVENTS.md`), from collectors, SDK wrappers and batch jobs.
+///
+/// Authenticated by an ingest key (`tokenledger keys create --ingest`) or the admin key.
+/// Idempotent by event id: a batch sent twice records its events once. Each bad event is
+/// answered with its index, id, field and reason; the good events of the batch are recorded.
+enum IngestAPI {
+    /// Events per request; larger batches are refused whole (413), so nothing is half-taken.
+    static let maximumEvents = 10_000
+
+    static func register(on router: Router<BasicRequestContext>, gateway: Gateway) {
+        router.post("/api/v1/events") { request, _ in
+            do {
+                return try await gateway.ingestEvents(request)
+            } catch let error as IngestError {
+                return gateway.adminError(error.status, error.message)
+            }
+        }
+    }
+}
+
+/// A refused ingest request, answered in the admin API's error shape.
+struct IngestError: Error {
+    var status: Int
+    var message: String
+}
+
+/// Who sends usage: the admin key (events keep their own attribution) or an ingest key (its owner
+/// fills in and fixes the dimensions it names).
+struct IngestCaller {
+    var owner: Attribution
+    var keyID: String?
+}
+
+extension Gateway {
+    /// Authenticates a caller of the ingest endpoints.
+    func ingestCaller(_ request: Request) async throws -> IngestCaller {
+        if isAdmin(request) { return IngestCaller(owner: Attribution(), keyID: nil) }
+        guard let secret = Self.secret(from: request.headers) else {
+            throw IngestError(
+                status: 401,
+                message:
+                    "Send an ingest key as 'Authorization: Bearer tl-…' (create one with `tokenledger keys create --ingest --team T`)."
+            )
+        }
+        guard let key = try await key(secret: secret) else {
+            throw IngestError(
+                status: 401, message: "The key \(VirtualKey.prefix(of: secret)) is not a TokenLedger key.")
+        }
+        if let reason = key.unusableReason(at: .current) {
+            throw IngestError(status: 401, message: "The key \(key.id) cannot be used: \(reason).")
+        }
+        guard key.policy.purpose == .ingest else {
+            throw IngestError(
+                status: 403,
+                message:
+                    "The key \(key.id) is a gateway key: it calls models, it does not send usage. Use an ingest key (`tokenledger keys create --ingest`)."
+            )
+        }
+        return IngestCaller(owner: key.owner, keyID: key.id)
+    }
+
+    func ingestEvents(_ request: Request) async throws -> Response {
+        let caller = try await ingestCaller(request)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
+        } catch {
+            throw IngestError(
+                status: 413,
+                message:
+                    "The body is larger than \(configuration.server.maxBodyBytes) bytes (server.max_body_bytes): send smaller batches."
+            )
+        }
+        let fields: [String: JSONValue]
+        switch JSONRowParser.members(of: body.readableBytesView) {
+        case .success(let members): fields = members
+        case .failure(let failure):
+            throw IngestError(
+                status: 400,
+                message: "The body is not a JSON object (\(failure)). Send {\"events\": [{…}, …]} (docs/EVENTS.md).")
+        }
+        guard case .array(let items) = fields["events"] else {
+            throw IngestError(
+                status: 400, message: "The body has no \"events\" array. Send {\"events\": [{…}, …]} (docs/EVENTS.md).")
+        }
+        guard items.count <= IngestAPI.maximumEvents else {
+            throw IngestError(
+                status: 413,
+                message: "\(items.count) events in one batch; at most \(IngestAPI.maximumEvents). Split the batch.")
+        }
+        let decoder = EventRowDecoder(defaultSource: "api")
+        var rater = Rater(catalog: catalog)
+        var accepted: [RatedEvent] = []
+        var errors: [OrderedJSON] = []
+        for (index, item) in items.enumerated() {
+            func reject(_ field: String?, _ reason: String, id: String? = nil) {
+                var error: [(String, OrderedJSON)] = [("index", .integer(Int64(index)))]
+                if let id { error.append(("id", .string(id))) }
+                if let field { error.append(("field", .string(field))) }
+                error.append(("message", .string(reason)))
+                errors.append(.object(error))
+            }
+            guard case .object(let members) = item else {
+                reject(nil, "events[\(index)] is not a JSON object.")
+                continue
+            }
+            guard case .string(let id) = members["id"], !id.isEmpty else {
+                reject("id", "Every event needs a non-empty string id: the API is idempotent by event id.")
+                continue
+            }
+            var event: UsageEvent
+            do {
+                event = try decoder.decode(members, fallbackID: { id })
+            } catch {
+                reject(error.field, error.reason, id: id)
+                continue
+            }
+            if let conflict = caller.owner.conflict(with: event.attribution) {
+                reject(
+                    conflict.dimension.rawValue,
+                    "This ingest key belongs to \(conflict.dimension.rawValue) '\(conflict.owner)' and cannot record usage as '\(conflict.value)'.",
+                    id: id)
+                continue
+            }
+            event.attribution.fill(from: caller.owner)
+            if let keyID = caller.keyID { event.tags["ingest_key"] = keyID }
+            accepted.append(rater.rate(event))
+        }
+        let summary = try await ledger.record(accepted)
+        let status = accepted.isEmpty && !items.isEmpty ? 400 : 200
+        return Self.json(
+            .object([
+                ("received", .integer(Int64(items.count))),
+                ("recorded", .integer(Int64(summary.inserted))),
+                ("duplicates", .integer(Int64(accepted.count - summary.inserted))),
+                ("rejected", .integer(Int64(errors.count))),
+                ("unpriced", .integer(Int64(accepted.filter { !$0.priced }.count))),
+                ("errors", .array(errors)),
+            ]),
+            status: status)
+    }
+}
+
+extension Attribution {
+    /// The first dimension this owner fixes that `other` sets to another value.
+    func conflict(with other: Attribution) -> (dimension: AttributionDimension, owner: String, value: String)? {
+        for dimension in AttributionDimension.allCases {
+            if let owner = self[dimension], let value = other[dimension], owner != value {
+                return (dimension, owner, value)
+            }
+        }
+        return nil
+    }
+
+    /// Sets every dimension this attribution leaves empty from `owner`.
+    mutating func fill(from owner: Attribution) {
+        for dimension in AttributionDimension.allCases where self[dimension] == nil {
+            if let value = owner[dimension] { self[dimension] = value }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import LedgerCore
+import LedgerGateway
+import LedgerStore
+import Testing
+
+@Suite(.serialized) struct IngestAPITests {
+    static func event(_ id: String, model: String = "gpt-4o-mini", extra: String = "") -> String {
+        #"{"id":"\#(id)","timestamp":"2026-11-02T10:00:00Z","provider":"openai","model":"\#(model)","tokens":{"input":1000000,"output":100000}\#(extra)}"#
+    }
+
+    @Test func aBatchIsRecordedOnceWithPerEventErrors() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key(team: "search", purpose: .ingest)
+            let batch =
+                #"{"events":[\#(Self.event("e1", extra: #","feature":"summaries""#)),\#(Self.event("e2")),"#
+                + #"{"timestamp":"2026-11-02T10:00:00Z","provider":"openai","model":"gpt-4o-mini"},"#
+                + #"{"id":"e4","timestamp":"yesterday","provider":"openai","model":"gpt-4o-mini"},"#
+                + #"\#(Self.event("e5", extra: #","team":"ads""#)),42]}"#
+            let reply = try await harness.post("/api/v1/events", key: key.secret, body: batch)
+            #expect(reply.status == 200, "\(reply.body)")
+            let json = try #require(reply.json)
+            #expect(json["received"] == .integer(6))
+            #expect(json["recorded"] == .integer(2))
+            #expect(json["rejected"] == .integer(4))
+            let errors = try #require(json["errors"]?.arrayValue)
+            #expect(errors.map { $0["index"] } == [.integer(2), .integer(3), .integer(4), .integer(5)])
+            #expect(errors[0]["field"] == .string("id"))
+            #expect(errors[1]["id"] == .string("e4") && errors[1]["field"] == .string("timestamp"))
+            // An ingest key of team search cannot record usage as team ads.
+            #expect(errors[2]["field"] == .string("team"))
+            #expect(errors[2]["message"]?.stringValue?.contains("'search'") == true)
+            #expect(errors[3]["message"]?.stringValue?.contains("not a JSON object") == true)
+
+            // Priced from the catalog, attributed to the key's owner, tagged with the key.
+            let first = try #require(try await harness.gateway.ledger.event(id: "e1"))
+            #expect(first.event.source == "api")
+            #expect(first.event.attribution.team == "search" && first.event.attribution.feature == "summaries")
+            #expect(first.event.tags["ingest_key"] == key.id)
+            // gpt-4o-mini: 1M input × $0.15 + 100k output × $0.60/M.
+            #expect(first.cost.decimalString == "0.21")
+
+            // Sending the same batch again records nothing new.
+            let again = try await harness.post("/api/v1/events", key: key.secret, body: batch)
+            #expect(again.json?["recorded"] == .integer(0))
+            #expect(again.json?["duplicates"] == .integer(2))
+        }
+    }
+
+    @Test func keysAreCheckedAndBadBodiesExplained() async throws {
+        try await GatewayHarness.run { harness in
+            let gatewayKey = try await harness.key()
+            let ingestKey = try await harness.key(purpose: .ingest)
+            let batch = #"{"events":[\#(Self.event("x1"))]}"#
+            let noKey = try await harness.post("/api/v1/events", key: nil, body: batch)
+            #expect(noKey.status == 401)
+            // A gateway key does not send usage, and an ingest key does not call models.
+            let wrong = try await harness.post("/api/v1/events", key: gatewayKey.secret, body: batch)
+            #expect(wrong.status == 403 && wrong.body.contains("ingest key"))
+            let chat = try await harness.post("/v1/chat/completions", key: ingestKey.secret, body: GatewayTests.chat)
+            #expect(chat.status == 403 && chat.body.contains("wrong_key_purpose"))
+            // The admin key may send events too; they keep their own attribution.
+            let admin = try await harness.post(
+                "/api/v1/events", key: "admin-secret",
+                body: #"{"events":[\#(Self.event("x2", extra: #","team":"ads""#))]}"#)
+            #expect(admin.json?["recorded"] == .integer(1))
+            #expect(try await harness.gateway.ledger.event(id: "x2")?.event.attribution.team == "ads")
+
+            let notJSON = try await harness.post("/api/v1/events", key: ingestKey.secret, body: #"{"events": [1,"#)
+            #expect(notJSON.status == 400 && notJSON.body.contains("not a JSON object"))
+            let noEvents = try await harness.post("/api/v1/events", key: ingestKey.secret, body: #"{"rows":[]}"#)
+            #expect(noEvents.status == 400 && noEvents.body.contains("\\\"events\\\""))
+            let allBad = try await harness.post(
+                "/api/v1/events", key: ingestKey.secret, body: #"{"events":[{"id":"b1","provider":"openai"}]}"#)
+            #expect(allBad.status == 400 && allBad.json?["rejected"] == .integer(1))
+            #expect(try await harness.gateway.ledger.event(id: "b1") == nil)
+        }
+    }
+}
