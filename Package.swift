@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "LedgerGateway",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerIngest",
+                "LedgerCore", "LedgerStore", "LedgerIngest", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -58,6 +58,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .executableTarget(
             name: "tokenledger",
             dependencies: [

@@ -22,10 +22,11 @@ echo "==> swift test"
 swift test --skip-build 2>&1 | tee "$log"
 grep -Eq "Test run with [0-9]+ tests? .*passed" "$log" || { echo "error: tests did not pass" >&2; exit 1; }
 
-echo "==> gateway from outside: official openai and anthropic SDKs, kill -9 recovery"
+echo "==> gateway from outside: official openai, anthropic and OpenTelemetry SDKs, kill -9 recovery"
 venv=.build/sdk-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai, anthropic" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai, anthropic, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic
+    "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic \
+        opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
 fi
 "$venv/bin/python" -W ignore::DeprecationWarning Tests/sdk/test_sdk.py "$(swift build --show-bin-path)"

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 public import LedgerCore
+import LedgerIngest
 public import LedgerStore
 public import Logging
 import NIOCore
@@ -13,6 +14,8 @@ public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     let catalog: PriceCatalog
     let rater: Mutex<Rater>
+    /// How OpenTelemetry spans become events (`otlp.attributes`).
+    let spanMapper: GenAISpanMapper
     public let ledger: SQLiteLedger
     public let governance: SQLiteGovernance
     let sink: UsageSink
@@ -44,6 +47,16 @@ public final class Gateway: Sendable {
         self.configuration = configuration
         self.catalog = catalog
         self.rater = Mutex(Rater(catalog: catalog))
+        var dimensions = GenAISpanMapper.defaultDimensions
+        for (attribute, name) in configuration.otlp.attributes {
+            guard let dimension = AttributionDimension(rawValue: name) else {
+                throw ConfigurationError(
+                    "otlp.attributes maps '\(attribute)' to '\(name)', which is not one of "
+                        + AttributionDimension.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            dimensions[attribute] = dimension
+        }
+        self.spanMapper = GenAISpanMapper(dimensions: dimensions)
         self.ledger = ledger
         self.governance = SQLiteGovernance(ledger: ledger)
         self.logger = logger

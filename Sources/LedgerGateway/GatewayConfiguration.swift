@@ -13,6 +13,16 @@ public struct GatewayConfiguration: Sendable, Decodable {
     public var budgets: [BudgetDeclaration]
     /// Rate limits per team: `teams: {search: {rpm: 600, tpm: 2000000}}`.
     public var limits: Limits
+    /// OpenTelemetry ingest (`POST /v1/traces`).
+    public var otlp: OTLPSettings
+
+    /// How spans become events.
+    public struct OTLPSettings: Sendable, Decodable {
+        /// Span or resource attribute → attribution dimension, added to the defaults
+        /// (`user.id` → user, `session.id` → session, `tenant.id` → customer, …).
+        public var attributes: [String: String] = [:]
+        public init() {}
+    }
 
     /// Per-team rate limits.
     public struct Limits: Sendable, Decodable {
@@ -42,9 +52,10 @@ public struct GatewayConfiguration: Sendable, Decodable {
         self.keys = keys
         self.budgets = budgets
         self.limits = limits
+        self.otlp = OTLPSettings()
     }
 
-    enum CodingKeys: String, CodingKey { case server, upstreams, aliases, keys, budgets, limits }
+    enum CodingKeys: String, CodingKey { case server, upstreams, aliases, keys, budgets, limits, otlp }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -54,6 +65,7 @@ public struct GatewayConfiguration: Sendable, Decodable {
         keys = try container.decodeIfPresent([KeyDeclaration].self, forKey: .keys) ?? []
         budgets = try container.decodeIfPresent([BudgetDeclaration].self, forKey: .budgets) ?? []
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
+        otlp = try container.decodeIfPresent(OTLPSettings.self, forKey: .otlp) ?? OTLPSettings()
     }
 
     /// The upstreams used when the file names none: OpenAI and Anthropic, keys from

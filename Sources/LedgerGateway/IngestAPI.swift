@@ -36,6 +36,20 @@ struct IngestError: Error {
 struct IngestCaller {
     var owner: Attribution
     var keyID: String?
+
+    /// Applies the caller's ownership to an event: the key's owner fills the dimensions the event
+    /// leaves empty and fixes the ones it names. Returns why the event is refused, if it is.
+    func own(_ event: inout UsageEvent) -> (field: String, message: String)? {
+        if let conflict = owner.conflict(with: event.attribution) {
+            return (
+                conflict.dimension.rawValue,
+                "This ingest key belongs to \(conflict.dimension.rawValue) '\(conflict.owner)' and cannot record usage as '\(conflict.value)'."
+            )
+        }
+        event.attribution.fill(from: owner)
+        if let keyID { event.tags["ingest_key"] = keyID }
+        return nil
+    }
 }
 
 extension Gateway {
@@ -122,15 +136,10 @@ extension Gateway {
                 reject(error.field, error.reason, id: id)
                 continue
             }
-            if let conflict = caller.owner.conflict(with: event.attribution) {
-                reject(
-                    conflict.dimension.rawValue,
-                    "This ingest key belongs to \(conflict.dimension.rawValue) '\(conflict.owner)' and cannot record usage as '\(conflict.value)'.",
-                    id: id)
+            if let refusal = caller.own(&event) {
+                reject(refusal.field, refusal.message, id: id)
                 continue
             }
-            event.attribution.fill(from: caller.owner)
-            if let keyID = caller.keyID { event.tags["ingest_key"] = keyID }
             accepted.append(rater.rate(event))
         }
         let summary = try await ledger.record(accepted)

@@ -127,7 +127,9 @@ final class GatewayHarness: Sendable {
     {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
+        if !extra.contains(where: { $0.0.lowercased() == "content-type" }) {
+            request.headers.add(name: "content-type", value: "application/json")
+        }
         if let key {
             if anthropic {
                 request.headers.add(name: "x-api-key", value: key)

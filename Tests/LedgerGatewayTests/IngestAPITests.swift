@@ -76,4 +76,58 @@ import Testing
             #expect(try await harness.gateway.ledger.event(id: "b1") == nil)
         }
     }
+
+    @Test func otlpTracesInJSONAreRecordedAndErrorsFollowTheSpec() async throws {
+        try await GatewayHarness.run(configure: { $0.otlp.attributes = ["app.feature": "feature"] }) { harness in
+            let key = try await harness.key(team: "agents", purpose: .ingest)
+            func span(_ id: String, _ attributes: String) -> String {
+                #"{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"\#(id)","name":"chat","#
+                    + #""startTimeUnixNano":"1793613600000000000","endTimeUnixNano":"1793613600400000000","#
+                    + #""attributes":[\#(attributes)]}"#
+            }
+            func attribute(_ key: String, _ value: String) -> String {
+                value.first == "\""
+                    ? #"{"key":"\#(key)","value":{"stringValue":\#(value)}}"#
+                    : #"{"key":"\#(key)","value":{"intValue":"\#(value)"}}"#
+            }
+            let good = [
+                attribute("gen_ai.provider.name", #""openai""#), attribute("gen_ai.request.model", #""gpt-4o-mini""#),
+                attribute("gen_ai.usage.input_tokens", "1000000"), attribute("gen_ai.usage.output_tokens", "0"),
+                attribute("app.feature", #""triage""#),
+            ].joined(separator: ",")
+            let bad = [attribute("gen_ai.request.model", #""gpt-4o""#), attribute("gen_ai.usage.input_tokens", "-5")]
+                .joined(separator: ",")
+            let body =
+                #"{"resourceSpans":[{"resource":{"attributes":[\#(attribute("service.name", #""bot""#))]},"#
+                + #""scopeSpans":[{"spans":[\#(span("b7ad6b7169203331", good)),\#(span("00f067aa0ba902b7", bad))]}]}]}"#
+            let reply = try await harness.post(
+                "/v1/traces", key: key.secret, body: body, headers: [("content-type", "application/json")])
+            #expect(reply.status == 200, "\(reply.body)")
+            #expect(reply.json?["partialSuccess"]?["rejectedSpans"] == .string("1"))
+            #expect(reply.body.contains("gen_ai.usage.input_tokens"))
+            let event = try #require(
+                try await harness.gateway.ledger.event(id: "otel-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"))
+            #expect(event.event.attribution.team == "agents" && event.event.attribution.feature == "triage")
+            #expect(event.event.attribution.application == "bot" && event.cost.decimalString == "0.15")
+            // Sent again: accepted, recorded once.
+            _ = try await harness.post(
+                "/v1/traces", key: key.secret, body: body, headers: [("content-type", "application/json")])
+            #expect(try await harness.gateway.ledger.statistics().events == 1)
+
+            let protobuf = [("content-type", "application/x-protobuf")]
+            let garbage = try await harness.post("/v1/traces", key: key.secret, body: "\u{0A}\u{7F}", headers: protobuf)
+            #expect(garbage.status == 400 && garbage.body.contains("malformed protobuf"))
+            let corrupt = try await harness.post(
+                "/v1/traces", key: key.secret, body: "not gzip",
+                headers: protobuf + [("content-encoding", "gzip")])
+            #expect(corrupt.status == 400 && corrupt.body.contains("gzip"))
+            let text = try await harness.post(
+                "/v1/traces", key: key.secret, body: "{}", headers: [("content-type", "text/plain")])
+            #expect(text.status == 415)
+            let gatewayKey = try await harness.key()
+            let refused = try await harness.post(
+                "/v1/traces", key: gatewayKey.secret, body: "{}", headers: [("content-type", "application/json")])
+            #expect(refused.status == 403 && refused.json?["code"] == .integer(7))
+        }
+    }
 }

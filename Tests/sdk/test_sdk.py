@@ -1,5 +1,6 @@
 """The gateway from outside: the official `openai` and `anthropic` Python SDKs, unchanged, with
-base_url pointed at a real `tokenledger serve` in front of the fake provider; then kill -9 under
+base_url pointed at a real `tokenledger serve` in front of the fake provider; the official
+OpenTelemetry SDK exporting GenAI spans to its OTLP receiver (protobuf, gzip); then kill -9 under
 load and a restart, checking that every completed request is in the ledger exactly once.
 
 Run by scripts/test.sh after the Swift build:  python3 Tests/sdk/test_sdk.py .build/debug
@@ -18,9 +19,15 @@ import urllib.request
 
 import anthropic
 import openai
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else ".build/debug"
 KEY = "tl-sdk-test-0000000000000000"
+INGEST = "tl-sdk-ingest-000000000000000"
 ADMIN = "admin-sdk-test"
 failures = []
 
@@ -59,6 +66,9 @@ upstreams:
   - {{name: anthropic, kind: anthropic, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, models: ["claude-*"]}}
 keys:
   - {{id: key_sdk, name: sdk, secret: {KEY}, organisation: acme, team: search}}
+  - {{id: key_otel, name: otel, secret: {INGEST}, organisation: acme, team: agents, purpose: ingest}}
+otlp:
+  attributes: {{app.feature: feature}}
 """)
 db = os.path.join(work, "ledger.sqlite")
 env = dict(os.environ, FAKE_KEY="sk-fake-upstream", TOKENLEDGER_ADMIN_KEY=ADMIN)
@@ -141,6 +151,45 @@ try:
     check(text == "Hello from the fake." and final.usage.output_tokens == 17, "message stream")
     count = aclient.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "Hi"}])
     check(count.input_tokens == 42, "count_tokens")
+
+    print("OpenTelemetry SDK, OTLP/HTTP protobuf with gzip")
+    exporter = OTLPSpanExporter(
+        endpoint=base + "/v1/traces", headers={"Authorization": f"Bearer {INGEST}"}, compression=Compression.Gzip)
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-bot", "deployment.environment.name": "prod"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("sdk-test")
+    with tracer.start_as_current_span("invoke_agent support") as agent:
+        agent.set_attribute("gen_ai.operation.name", "invoke_agent")
+        agent.set_attribute("gen_ai.usage.input_tokens", 999999)  # its children's usage: not counted again
+        with tracer.start_as_current_span("chat claude-sonnet-4-5") as span:
+            span.set_attributes({
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+                "gen_ai.request.model": "claude-sonnet-4-5", "gen_ai.usage.input_tokens": 1200,
+                "gen_ai.usage.output_tokens": 300, "gen_ai.usage.cache_read.input_tokens": 1000,
+                "user.id": "bob", "app.feature": "triage"})
+            chat_id = f"otel-{span.get_span_context().trace_id:032x}-{span.get_span_context().span_id:016x}"
+        with tracer.start_as_current_span("chat gpt-4o") as bad:
+            bad.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                                "gen_ai.usage.output_tokens": -1})
+            bad_id = f"otel-{bad.get_span_context().trace_id:032x}-{bad.get_span_context().span_id:016x}"
+    provider.force_flush()
+    event = recorded(chat_id)
+    check(event is not None, "the GenAI span is in the ledger")
+    if event:
+        check(event["provider"] == "anthropic" and event["tokens"].get("input") == 200
+              and event["tokens"].get("cache_read") == 1000 and event["tokens"].get("output") == 300,
+              "its tokens, disjoint: " + json.dumps(event["tokens"]))
+        check(event["attribution"].get("application") == "support-bot" and event["attribution"].get("user") == "bob"
+              and event["attribution"].get("feature") == "triage" and event["attribution"].get("team") == "agents",
+              "its attribution: " + json.dumps(event["attribution"]))
+        # claude-sonnet-4-5: 200 × $3 + 1000 × $0.30 + 300 × $15 per million.
+        check(event["cost_usd"] == "0.0054", "its cost: " + str(event["cost_usd"]))
+    check(recorded(bad_id) is None, "a span with a negative token count is refused (partial success)")
+    connection = sqlite3.connect(db)
+    otel_events = connection.execute("SELECT COUNT(*) FROM events WHERE id LIKE 'otel-%'").fetchone()[0]
+    connection.close()
+    check(otel_events == 1, f"only the model call counts, not the agent span ({otel_events} otel events)")
+    provider.shutdown()
 
     print("kill -9 under load, then restart")
     completed = []
