@@ -19,7 +19,7 @@ public struct RecordingPipeline: Sendable {
         public var unpriced = 0
     }
 
-    let ledger: SQLiteLedger
+    public let ledger: SQLiteLedger
     var rater: Rater
 
     /// Creates a pipeline into a ledger, pricing with a catalog.

@@ -21,7 +21,10 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "Files to import.") var files: [String] = []
     @Option(name: .customLong("file"), help: "A file to import (repeatable; same as the arguments).") var fileOptions:
         [String] = []
-    @Option(help: "jsonl, csv, openai-usage, anthropic-usage or bedrock-logs (default: detected from the file).")
+    @Option(
+        help:
+            "jsonl, csv, openai-usage, anthropic-usage, bedrock-logs, or a bill: focus, openai-costs, anthropic-costs (default: detected from the file)."
+    )
     var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
@@ -33,6 +36,9 @@ struct ImportCommand: AsyncParsableCommand {
         case openAIUsage = "openai-usage"
         case anthropicUsage = "anthropic-usage"
         case bedrockLogs = "bedrock-logs"
+        case focus
+        case openAICosts = "openai-costs"
+        case anthropicCosts = "anthropic-costs"
     }
 
     /// A file's reader: normalised events, or a provider's usage report.
@@ -40,6 +46,8 @@ struct ImportCommand: AsyncParsableCommand {
         case events(EventFileImporter)
         case report(UsageReportImporter)
         case bedrock(BedrockLogImporter)
+        /// A provider's bill: billing lines, not usage events.
+        case billing(BillingImporter)
 
         /// Reads the file; only event files report progress while reading (reports are read whole).
         func run(
@@ -48,9 +56,16 @@ struct ImportCommand: AsyncParsableCommand {
         ) async throws -> EventFileImporter.Summary {
             switch self {
             case .events(let importer):
-                try await importer.run(onBatch: onBatch, onReject: onReject, onProgress: onProgress)
-            case .report(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
-            case .bedrock(let importer): try await importer.run(onBatch: onBatch, onReject: onReject)
+                return try await importer.run(onBatch: onBatch, onReject: onReject, onProgress: onProgress)
+            case .report(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .bedrock(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .billing(let importer):
+                let summary = try await importer.run(onBatch: { _ in }, onReject: onReject)
+                var result = EventFileImporter.Summary()
+                result.rows = summary.rows
+                result.accepted = summary.accepted
+                result.rejected = summary.rejected
+                return result
             }
         }
     }
@@ -60,6 +75,9 @@ struct ImportCommand: AsyncParsableCommand {
         case .openAIUsage: return .report(UsageReportImporter(path: path, format: .openAIUsage))
         case .anthropicUsage: return .report(UsageReportImporter(path: path, format: .anthropicUsage))
         case .bedrockLogs: return .bedrock(BedrockLogImporter(path: path))
+        case .focus: return .billing(BillingImporter(path: path, format: .focus))
+        case .openAICosts: return .billing(BillingImporter(path: path, format: .openAICosts))
+        case .anthropicCosts: return .billing(BillingImporter(path: path, format: .anthropicCosts))
         case .jsonl, .csv: return .events(try importer(for: path))
         case nil:
             // Bedrock invocation logs are JSON Lines whose records name their schema.
@@ -70,11 +88,23 @@ struct ImportCommand: AsyncParsableCommand {
             {
                 return .bedrock(BedrockLogImporter(path: path))
             }
-            // A .json file may be a provider's usage report: look at its buckets.
+            // A .json file may be a provider's usage or cost report: look at its buckets.
             if path.lowercased().hasSuffix(".json"), let data = FileManager.default.contents(atPath: path),
-                let page = try? JSONValue(parsing: data), let detected = UsageReportImporter.Format.detect(page)
+                let page = try? JSONValue(parsing: data)
             {
-                return .report(UsageReportImporter(path: path, format: detected))
+                // Cost pages first: their buckets look like usage buckets.
+                if let detected = BillingImporter.Format.detect(page) {
+                    return .billing(BillingImporter(path: path, format: detected))
+                }
+                if let detected = UsageReportImporter.Format.detect(page) {
+                    return .report(UsageReportImporter(path: path, format: detected))
+                }
+            }
+            // A CSV whose header has FOCUS columns is a bill.
+            if path.lowercased().hasSuffix(".csv"), let table = try? CSVTableReader(path: path),
+                BillingImporter.Format.isFOCUSHeader(table.header)
+            {
+                return .billing(BillingImporter(path: path, format: .focus))
             }
             return .events(try importer(for: path))
         }
@@ -136,6 +166,19 @@ struct ImportCommand: AsyncParsableCommand {
         async throws
     {
         let reader = try reader(for: path)
+        if case .billing(let importer) = reader {
+            var billingRecorded = RecordSummary()
+            let result = try await importer.run(
+                onBatch: { lines in
+                    let recorded = try await pipeline.ledger.recordBilling(lines)
+                    billingRecorded.inserted += recorded.inserted
+                    billingRecorded.duplicates += recorded.duplicates
+                }, onReject: { errors.add($0) })
+            print(
+                "\(path): \(grouped(Int64(result.rows))) bill lines (\(importer.format.rawValue)), \(grouped(Int64(billingRecorded.inserted))) recorded, \(grouped(Int64(billingRecorded.duplicates))) already in the ledger, \(grouped(Int64(result.rejected))) rejected. Compare with metered usage: tokenledger reconcile --provider P --month YYYY-MM"
+            )
+            return
+        }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 1
         var progress = ProgressBar(label: (path as NSString).lastPathComponent, total: size, unit: "rows")
         let started = ContinuousClock.now

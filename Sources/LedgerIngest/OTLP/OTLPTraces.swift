@@ -1,4 +1,4 @@
-public import LedgerCore
+import LedgerCore
 
 /// An attribute value of an OTLP span or resource.
 public enum OTLPValue: Sendable, Hashable {

@@ -142,6 +142,24 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v3-billing-lines") { db in
+            // Provider bills, kept apart from usage events so a call is never counted twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE billing_lines (
+                        id TEXT PRIMARY KEY CHECK (id <> ''),
+                        source TEXT NOT NULL,
+                        provider TEXT NOT NULL CHECK (provider <> ''),
+                        model TEXT,
+                        start_ts INTEGER NOT NULL,
+                        end_ts INTEGER NOT NULL CHECK (end_ts >= start_ts),
+                        cost_pico TEXT NOT NULL,
+                        description TEXT,
+                        account TEXT
+                    );
+                    CREATE INDEX billing_lines_by_provider ON billing_lines(provider, start_ts);
+                    """)
+        }
         return migrator
     }
 }

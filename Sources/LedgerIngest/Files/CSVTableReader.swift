@@ -1,0 +1,92 @@
+/// Streams the records of a CSV file that starts with a header line, with constant memory:
+/// quoted fields may span lines, a UTF-8 byte-order mark is ignored (Azure exports carry one),
+/// CRLF line ends are accepted.
+public final class CSVTableReader {
+    public enum Record {
+        /// A data record: its first line's number and its fields.
+        case fields(line: Int, values: [String])
+        /// A record that is not valid CSV.
+        case malformed(IngestError)
+    }
+
+    public let path: String
+    /// The header's column names, trimmed.
+    public private(set) var header: [String] = []
+    private var reader: LineReader
+    private var pending: [UInt8] = []
+    private var recordStartLine = 0
+    private var open = false
+
+    /// Opens the file and reads its header.
+    public init(path: String) throws(IngestError) {
+        self.path = path
+        reader = try LineReader(path: path)
+        var first: Record?
+        do {
+            first = try next()
+        } catch {
+            throw IngestError(file: path, line: 1, field: nil, reason: "cannot read the header: \(error)")
+        }
+        switch first {
+        case .fields(_, let values)?:
+            header = values.map { $0.trimmingWhitespace() }
+        case .malformed(let error)?:
+            throw IngestError(
+                file: path, line: error.line, field: nil, reason: "the header is not valid CSV: \(error.reason)")
+        case nil:
+            throw IngestError(file: path, line: nil, field: nil, reason: "the file is empty; a CSV header was expected")
+        }
+    }
+
+    /// Bytes read so far.
+    public var bytesRead: Int64 { reader.bytesRead }
+
+    /// The next record, or nil at the end of the file.
+    public func next() throws -> Record? {
+        while true {
+            let outcome: Record?? = try reader.nextLine { line, number -> Record? in
+                var line = line
+                if number == 1, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+                    line = UnsafeBufferPointer(rebasing: line[3...])
+                }
+                if !open {
+                    if line.isEmpty { return nil }
+                    if !CSVRecordSplitter.hasOpenQuote(line, startingOpen: false) {
+                        return split(line, number)
+                    }
+                    open = true
+                    recordStartLine = number
+                    pending = Array(line)
+                    return nil
+                }
+                pending.append(10)
+                pending.append(contentsOf: line)
+                open = CSVRecordSplitter.hasOpenQuote(line, startingOpen: true)
+                guard !open else { return nil }
+                let bytes = pending
+                pending = []
+                return bytes.withUnsafeBufferPointer { split($0, recordStartLine) }
+            }
+            switch outcome {
+            case nil:
+                guard open else { return nil }
+                open = false
+                return .malformed(
+                    IngestError(
+                        file: path, line: recordStartLine, field: nil,
+                        reason: "a quoted field is never closed before the end of the file"))
+            case .some(nil): continue
+            case .some(.some(let record)): return record
+            }
+        }
+    }
+
+    private func split(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Int) -> Record {
+        switch CSVRecordSplitter.fields(bytes) {
+        case .success(let values): return .fields(line: line, values: values)
+        case .failure(let error):
+            return .malformed(
+                IngestError(file: path, line: line, field: nil, reason: "\(error.reason) (field \(error.column))"))
+        }
+    }
+}
