@@ -23,7 +23,7 @@ struct ImportCommand: AsyncParsableCommand {
         [String] = []
     @Option(
         help:
-            "jsonl, csv, openai-usage, anthropic-usage, bedrock-logs, or a bill: focus, openai-costs, anthropic-costs (default: detected from the file)."
+            "jsonl, csv, openai-usage, anthropic-usage, bedrock-logs, or a bill: focus, openai-costs, anthropic-costs, aws-cur, azure-export, gcp-billing (default: detected from the file)."
     )
     var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
@@ -39,6 +39,9 @@ struct ImportCommand: AsyncParsableCommand {
         case focus
         case openAICosts = "openai-costs"
         case anthropicCosts = "anthropic-costs"
+        case awsCUR = "aws-cur"
+        case azureExport = "azure-export"
+        case gcpBilling = "gcp-billing"
     }
 
     /// A file's reader: normalised events, or a provider's usage report.
@@ -78,6 +81,9 @@ struct ImportCommand: AsyncParsableCommand {
         case .focus: return .billing(BillingImporter(path: path, format: .focus))
         case .openAICosts: return .billing(BillingImporter(path: path, format: .openAICosts))
         case .anthropicCosts: return .billing(BillingImporter(path: path, format: .anthropicCosts))
+        case .awsCUR: return .billing(BillingImporter(path: path, format: .awsCUR))
+        case .azureExport: return .billing(BillingImporter(path: path, format: .azureExport))
+        case .gcpBilling: return .billing(BillingImporter(path: path, format: .gcpBilling))
         case .jsonl, .csv: return .events(try importer(for: path))
         case nil:
             // Bedrock invocation logs are JSON Lines whose records name their schema.
@@ -87,6 +93,14 @@ struct ImportCommand: AsyncParsableCommand {
                 BedrockLogImporter.recognises(record)
             {
                 return .bedrock(BedrockLogImporter(path: path))
+            }
+            // Google Cloud's billing export as newline-delimited JSON.
+            if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 16_384),
+                let firstLine = head.split(separator: UInt8(ascii: "\n")).first,
+                let record = try? JSONValue(parsing: Data(firstLine)), record["sku"] != nil,
+                record["usage_start_time"] != nil
+            {
+                return .billing(BillingImporter(path: path, format: .gcpBilling))
             }
             // A .json file may be a provider's usage or cost report: look at its buckets.
             if path.lowercased().hasSuffix(".json"), let data = FileManager.default.contents(atPath: path),
@@ -100,11 +114,11 @@ struct ImportCommand: AsyncParsableCommand {
                     return .report(UsageReportImporter(path: path, format: detected))
                 }
             }
-            // A CSV whose header has FOCUS columns is a bill.
+            // A CSV whose header is a FOCUS, CUR, Azure or Google Cloud export's is a bill.
             if path.lowercased().hasSuffix(".csv"), let table = try? CSVTableReader(path: path),
-                BillingImporter.Format.isFOCUSHeader(table.header)
+                let detected = BillingImporter.Format.detect(header: table.header)
             {
-                return .billing(BillingImporter(path: path, format: .focus))
+                return .billing(BillingImporter(path: path, format: detected))
             }
             return .events(try importer(for: path))
         }
@@ -175,7 +189,7 @@ struct ImportCommand: AsyncParsableCommand {
                     billingRecorded.duplicates += recorded.duplicates
                 }, onReject: { errors.add($0) })
             print(
-                "\(path): \(grouped(Int64(result.rows))) bill lines (\(importer.format.rawValue)), \(grouped(Int64(billingRecorded.inserted))) recorded, \(grouped(Int64(billingRecorded.duplicates))) already in the ledger, \(grouped(Int64(result.rejected))) rejected. Compare with metered usage: tokenledger reconcile --provider P --month YYYY-MM"
+                "\(path): \(grouped(Int64(result.rows))) bill lines (\(importer.format.rawValue)), \(grouped(Int64(billingRecorded.inserted))) recorded, \(grouped(Int64(billingRecorded.duplicates))) already in the ledger, \(grouped(Int64(result.rejected))) rejected\(result.skipped > 0 ? ", \(grouped(Int64(result.skipped))) of other services skipped" : ""). Compare with metered usage: tokenledger reconcile --provider P --month YYYY-MM"
             )
             return
         }

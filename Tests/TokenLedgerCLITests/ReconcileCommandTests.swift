@@ -124,3 +124,84 @@ import Testing
         #expect(result.error.contains("BillingCurrency, ChargePeriodEnd, ProviderName"), "\(result.error)")
     }
 }
+
+/// The AI lines of cloud bills: AWS CUR 2.0 (Bedrock), Azure Cost Management (Azure OpenAI) and
+/// Google Cloud billing (Vertex AI, Gemini API), other services skipped.
+@Suite struct CloudBillTests {
+    @Test func awsCURBedrockLines() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "cur.csv",
+            "line_item_usage_account_id,line_item_product_code,product_product_family,line_item_usage_type,line_item_usage_start_date,line_item_usage_end_date,line_item_unblended_cost,line_item_currency_code,product\n"
+                + #"111,7zgyu5r4,Amazon Bedrock,USE1-Claude4.6Sonnet-input-tokens,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,1.25,USD,"{""model"":""Claude Sonnet 4.5"",""provider"":""Anthropic""}""#
+                + "\n"
+                + "111,AmazonBedrock,Amazon Bedrock,USE1-NovaLite-output-tokens,2026-10-02T00:00:00.000Z,2026-10-03T00:00:00.000Z,0.5,USD,\n"
+                + "111,AmazonEC2,Compute Instance,USE1-BoxUsage:m5.large,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,9.99,USD,\n"
+                + "111,AmazonBedrock,Amazon Bedrock,USE1-NovaLite-input-tokens,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,abc,USD,\n"
+        )
+        let result = try runner.run(["import", runner.path("cur.csv"), "--db", runner.path("l.sqlite")])
+        #expect(result.status == 1)
+        #expect(
+            result.output.contains(
+                "4 bill lines (aws-cur), 2 recorded, 0 already in the ledger, 1 rejected, 1 of other services skipped"),
+            "\(result.output)")
+        #expect(result.error.contains("cur.csv:5: field 'line_item_unblended_cost'"), "\(result.error)")
+        let json = try runner.run([
+            "reconcile", "--provider", "bedrock", "--month", "2026-10", "--db", runner.path("l.sqlite"), "--format",
+            "json",
+        ]).json()
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.count == 2)
+        #expect((json["totals"] as? [String: Any])?["invoiced_usd"] as? String == "1.75")
+        // The product map's model, in the catalog's spelling; the usage type when there is none.
+        let models = Set(rows.compactMap { $0["model"] as? String })
+        #expect(models.contains { $0.hasPrefix("claude-sonnet-4") || $0.contains("claude-sonnet-4-5") }, "\(models)")
+        #expect(models.contains("NovaLite"), "\(models)")
+    }
+
+    @Test func azureOpenAIMetersAndGoogleBillingJSON() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "azure.csv",
+            "\u{FEFF}SubscriptionName,Date,MeterCategory,MeterSubCategory,MeterName,UnitOfMeasure,Quantity,CostInBillingCurrency,BillingCurrencyCode,ConsumedService\n"
+                + "prod,10/02/2026,Cognitive Services,Azure OpenAI,gpt-4o-mini-0718-Inp-glbl Tokens,1K,1250.5,0.187575,USD,Microsoft.CognitiveServices\n"
+                + "prod,10/02/2026,Cognitive Services,Azure OpenAI,gpt 4o 0513 Output global Tokens,1K,10,0.15,USD,Microsoft.CognitiveServices\n"
+                + "prod,10/02/2026,Storage,Tables,LRS Data Stored,1 GB/Month,1,0.05,USD,Microsoft.Storage\n")
+        let azure = try runner.run(["import", runner.path("azure.csv"), "--db", runner.path("l.sqlite")])
+        #expect(azure.status == 0, "\(azure.error)")
+        #expect(azure.output.contains("(azure-export), 2 recorded"), "\(azure.output)")
+        let azureJSON = try runner.run([
+            "reconcile", "--provider", "azure", "--month", "2026-10", "--db", runner.path("l.sqlite"), "--format",
+            "json",
+        ]).json()
+        let azureRows = try #require(azureJSON["rows"] as? [[String: Any]])
+        #expect(Set(azureRows.compactMap { $0["model"] as? String }) == ["gpt-4o-mini", "gpt-4o"], "\(azureRows)")
+        #expect((azureJSON["totals"] as? [String: Any])?["invoiced_usd"] as? String == "0.337575")
+
+        try runner.write(
+            "gcp.jsonl",
+            #"{"service":{"id":"C7E2-9256-1C43","description":"Vertex AI"},"sku":{"id":"x","description":"Gemini 2.5 Pro Text Input (≤200k)"},"usage_start_time":"2026-10-02 00:00:00 UTC","usage_end_time":"2026-10-02 01:00:00 UTC","project":{"id":"ml-prod"},"cost":4.5,"currency":"USD","credits":[{"name":"FreeTier","amount":-0.5}]}"#
+                + "\n"
+                + #"{"service":{"id":"6F81-5844-456A","description":"Compute Engine"},"sku":{"description":"N2 Instance Core"},"usage_start_time":"2026-10-02 00:00:00 UTC","cost":3,"currency":"USD"}"#
+                + "\n"
+                + #"{"service":{"description":"Gemini API"},"sku":{"description":"Gemini 2.5 Flash Text Output"},"usage_start_time":"2026-10-03 00:00:00 UTC","cost":1,"currency":"EUR"}"#
+                + "\n")
+        let gcp = try runner.run(["import", runner.path("gcp.jsonl"), "--db", runner.path("l.sqlite")])
+        #expect(gcp.status == 1)
+        #expect(
+            gcp.output.contains(
+                "(gcp-billing), 1 recorded, 0 already in the ledger, 1 rejected, 1 of other services skipped"),
+            "\(gcp.output)")
+        #expect(gcp.error.contains("gcp.jsonl:3: field 'currency'"), "\(gcp.error)")
+        let vertex = try runner.run([
+            "reconcile", "--provider", "vertex", "--month", "2026-10", "--db", runner.path("l.sqlite"), "--format",
+            "json",
+        ]).json()
+        let vertexRows = try #require(vertex["rows"] as? [[String: Any]])
+        // Cost net of credits: 4.5 − 0.5.
+        #expect(vertexRows.first?["invoiced_usd"] as? String == "4.00")
+        #expect((vertexRows.first?["model"] as? String)?.hasPrefix("gemini-2.5-pro") == true, "\(vertexRows)")
+    }
+}

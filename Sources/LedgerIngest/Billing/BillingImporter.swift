@@ -24,6 +24,9 @@ public struct BillingImporter: Sendable {
         case focus
         case openAICosts = "openai-costs"
         case anthropicCosts = "anthropic-costs"
+        case awsCUR = "aws-cur"
+        case azureExport = "azure-export"
+        case gcpBilling = "gcp-billing"
 
         /// Recognises a JSON cost page by its buckets' results.
         public static func detect(_ page: JSONValue) -> Format? {
@@ -34,10 +37,16 @@ public struct BillingImporter: Sendable {
             return nil
         }
 
-        /// Recognises a FOCUS CSV by its header.
-        public static func isFOCUSHeader(_ columns: [String]) -> Bool {
-            let names = Set(columns)
-            return names.contains("BilledCost") && names.contains("ChargePeriodStart")
+        /// Recognises a cloud bill CSV by its header.
+        public static func detect(header columns: [String]) -> Format? {
+            let names = Set(columns.map { $0.lowercased() })
+            if names.contains("billedcost") && names.contains("chargeperiodstart") { return .focus }
+            if names.contains("line_item_unblended_cost") { return .awsCUR }
+            if names.contains("meterName".lowercased()) && names.contains("costinbillingcurrency") {
+                return .azureExport
+            }
+            if names.contains("sku.description") || names.contains("sku_description") { return .gcpBilling }
+            return nil
         }
     }
 
@@ -53,6 +62,8 @@ public struct BillingImporter: Sendable {
         public var rows = 0
         public var accepted = 0
         public var rejected = 0
+        /// Rows of other services in a cloud bill (not AI charges).
+        public var skipped = 0
         public init() {}
     }
 
@@ -61,7 +72,12 @@ public struct BillingImporter: Sendable {
         batchSize: Int = 10_000, onBatch: ([BillingLine]) async throws -> Void, onReject: (IngestError) -> Void
     ) async throws -> Summary {
         switch format {
-        case .focus: return try await runFOCUS(batchSize: batchSize, onBatch: onBatch, onReject: onReject)
+        case .focus, .awsCUR, .azureExport:
+            return try await runCSV(batchSize: batchSize, onBatch: onBatch, onReject: onReject)
+        case .gcpBilling:
+            return path.lowercased().hasSuffix(".csv")
+                ? try await runCSV(batchSize: batchSize, onBatch: onBatch, onReject: onReject)
+                : try await runGCPJSONLines(batchSize: batchSize, onBatch: onBatch, onReject: onReject)
         case .openAICosts, .anthropicCosts:
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw IngestError(file: path, line: nil, field: nil, reason: "cannot read the file")
@@ -161,8 +177,8 @@ public struct BillingImporter: Sendable {
                     provider: "anthropic", model: result["model"]?.stringValue, start: start, end: end, cost: cost,
                     description: result["description"]?.stringValue ?? result["cost_type"]?.stringValue,
                     account: result["workspace_id"]?.stringValue))
-        case .focus:
-            return .failure(LineFailure(field: "format", reason: "FOCUS is CSV"))
+        case .focus, .awsCUR, .azureExport, .gcpBilling:
+            return .failure(LineFailure(field: "format", reason: "\(format.rawValue) is not a JSON page format"))
         }
     }
 
@@ -195,65 +211,140 @@ public struct BillingImporter: Sendable {
         return Cost(picodollars: DecimalText.divideRoundingHalfEven(mantissa, by: divisor))
     }
 
-    // MARK: - FOCUS
+    // MARK: - CSV bills
 
-    static let focusRequired = ["BilledCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd"]
+    /// What a CSV row of a bill is.
+    enum RowResult {
+        case line(BillingLine)
+        /// A row of another service (an EC2 line in a CUR): not an AI charge, not an error.
+        case skip
+        case failure(LineFailure)
+    }
 
-    private func runFOCUS(
+    /// A row's values by (case-insensitive) column name; empty cells are nil.
+    struct Row {
+        let values: [String]
+        let column: [String: Int]
+        func callAsFunction(_ name: String) -> String? {
+            column[name.lowercased()].map { values[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+    }
+
+    /// The columns a format needs (any one name of each group).
+    var requiredColumns: [[String]] {
+        switch format {
+        case .focus:
+            [
+                ["BilledCost"], ["BillingCurrency"], ["ChargePeriodStart"], ["ChargePeriodEnd"],
+                ["ProviderName", "ServiceProviderName"],
+            ]
+        case .awsCUR:
+            [
+                ["line_item_usage_start_date"], ["line_item_usage_end_date"], ["line_item_unblended_cost"],
+                ["line_item_product_code", "product_product_family", "product"],
+            ]
+        case .azureExport:
+            [["Date"], ["CostInBillingCurrency", "Cost"], ["MeterName"], ["ConsumedService", "MeterCategory"]]
+        case .gcpBilling:
+            [
+                ["service.description", "service_description"], ["sku.description", "sku_description"],
+                ["usage_start_time"], ["cost"],
+            ]
+        case .openAICosts, .anthropicCosts: []
+        }
+    }
+
+    func mapRow(_ row: Row) -> RowResult {
+        switch format {
+        case .focus: focusLine(row)
+        case .awsCUR: curLine(row)
+        case .azureExport: azureLine(row)
+        case .gcpBilling: gcpLine(row)
+        case .openAICosts, .anthropicCosts: .failure(LineFailure(field: "format", reason: "not a CSV format"))
+        }
+    }
+
+    private func runCSV(
         batchSize: Int, onBatch: ([BillingLine]) async throws -> Void, onReject: (IngestError) -> Void
     ) async throws -> Summary {
         let table = try CSVTableReader(path: path)
         let header = table.header
         var column: [String: Int] = [:]
-        for (index, name) in header.enumerated() { column[name] = index }
-        let missing =
-            Self.focusRequired.filter { column[$0] == nil }
-            + (column["ProviderName"] == nil && column["ServiceProviderName"] == nil ? ["ProviderName"] : [])
+        for (index, name) in header.enumerated() { column[name.lowercased()] = index }
+        let missing = requiredColumns.filter { group in !group.contains { column[$0.lowercased()] != nil } }
         guard missing.isEmpty else {
             throw IngestError(
-                file: path, line: 1, field: missing.joined(separator: ", "),
-                reason: "missing FOCUS column(s); a FOCUS cost and usage export has them all")
+                file: path, line: 1, field: missing.map { $0.joined(separator: " or ") }.joined(separator: ", "),
+                reason: "missing column(s) of a \(format.rawValue) export; pass the right --format or fix the header")
         }
+        var collector = BillCollector(importer: self, batchSize: batchSize)
+        while let record = try table.next() {
+            switch record {
+            case .malformed(let error):
+                collector.reject(error, onReject: onReject)
+            case .fields(let line, let values):
+                guard values.count == header.count else {
+                    collector.reject(
+                        IngestError(
+                            file: path, line: line, field: nil,
+                            reason: "has \(values.count) fields but the header has \(header.count)"),
+                        onReject: onReject)
+                    continue
+                }
+                try await collector.add(
+                    mapRow(Row(values: values, column: column)), line: line,
+                    content: values.joined(separator: "\u{1F}"), onBatch: onBatch, onReject: onReject)
+            }
+        }
+        return try await collector.finish(onBatch: onBatch)
+    }
+
+    /// Gathers a bill's rows into batches: line ids from each row's content and its position
+    /// among identical rows, and the counts of the summary.
+    struct BillCollector {
+        let importer: BillingImporter
+        let batchSize: Int
         var summary = Summary()
         var batch: [BillingLine] = []
         var seen: [String: Int] = [:]
-        while let record = try table.next() {
+
+        mutating func reject(_ error: IngestError, onReject: (IngestError) -> Void) {
             summary.rows += 1
-            switch record {
-            case .malformed(let error):
-                summary.rejected += 1
-                onReject(error)
-            case .fields(let line, let values):
-                guard values.count == header.count else {
-                    summary.rejected += 1
-                    onReject(
-                        IngestError(
-                            file: path, line: line, field: nil,
-                            reason: "has \(values.count) fields but the header has \(header.count)"))
-                    continue
-                }
-                func value(_ name: String) -> String? {
-                    column[name].map { values[$0] }.flatMap { $0.isEmpty ? nil : $0 }
-                }
-                switch focusLine(value) {
-                case .success(var billing):
-                    let digest = SHA256.hex(values.joined(separator: "\u{1F}"))
-                    seen[digest, default: 0] += 1
-                    billing.id = "focus:\(digest.prefix(32)):\(seen[digest]!)"
-                    batch.append(billing)
-                    summary.accepted += 1
-                case .failure(let failure):
-                    summary.rejected += 1
-                    onReject(IngestError(file: path, line: line, field: failure.field, reason: failure.reason))
-                }
-                if batch.count >= batchSize {
-                    try await onBatch(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
+            summary.rejected += 1
+            onReject(error)
+        }
+
+        mutating func add(
+            _ result: RowResult, line: Int, content: String, onBatch: ([BillingLine]) async throws -> Void,
+            onReject: (IngestError) -> Void
+        ) async throws {
+            switch result {
+            case .line(var billing):
+                summary.rows += 1
+                let digest = SHA256.hex(content)
+                seen[digest, default: 0] += 1
+                billing.id = "\(importer.format.rawValue):\(digest.prefix(32)):\(seen[digest]!)"
+                batch.append(billing)
+                summary.accepted += 1
+            case .skip:
+                summary.rows += 1
+                summary.skipped += 1
+            case .failure(let failure):
+                reject(
+                    IngestError(file: importer.path, line: line, field: failure.field, reason: failure.reason),
+                    onReject: onReject)
+            }
+            if batch.count >= batchSize {
+                try await onBatch(batch)
+                batch.removeAll(keepingCapacity: true)
             }
         }
-        if !batch.isEmpty { try await onBatch(batch) }
-        return summary
+
+        mutating func finish(onBatch: ([BillingLine]) async throws -> Void) async throws -> Summary {
+            if !batch.isEmpty { try await onBatch(batch) }
+            batch = []
+            return summary
+        }
     }
 
     /// `ProviderName` / `PublisherName` / `ServiceName` → the catalog's provider.
@@ -275,7 +366,7 @@ public struct BillingImporter: Sendable {
         return name
     }
 
-    private func focusLine(_ value: (String) -> String?) -> Result<BillingLine, LineFailure> {
+    private func focusLine(_ value: Row) -> RowResult {
         guard let currency = value("BillingCurrency"), currency == "USD" else {
             return .failure(
                 LineFailure(
@@ -305,13 +396,11 @@ public struct BillingImporter: Sendable {
             provider: providerName, publisher: value("HostProviderName") == nil ? value("PublisherName") : nil,
             service: value("ServiceName"))
         var model: String?
-        if let details = value("SkuPriceDetails"), let bytes = Optional(Array(details.utf8)),
-            case .success(let fields) = JSONRowParser.members(of: bytes)
-        {
+        if let details = value("SkuPriceDetails"), case .success(let fields) = JSONRowParser.members(of: details.utf8) {
             model = fields["x_Model"]?.stringValue
         }
         if model == nil, value("ChargeCategory") ?? "Usage" == "Usage" { model = value("SkuId") }
-        return .success(
+        return .line(
             BillingLine(
                 id: "", source: "focus", provider: provider, model: model, start: start, end: end, cost: cost,
                 description: value("ChargeDescription") ?? value("SkuMeter"),
