@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerGateway
 import LedgerIngest
 import LedgerStore
 
@@ -23,10 +24,20 @@ struct ImportCommand: AsyncParsableCommand {
         [String] = []
     @Option(
         help:
-            "jsonl, csv, openai-usage, anthropic-usage, bedrock-logs, or a bill: focus, openai-costs, anthropic-costs, aws-cur, azure-export, gcp-billing (default: detected from the file)."
+            "jsonl, csv, openai-usage, anthropic-usage, bedrock-logs, or a bill: focus, openai-costs, anthropic-costs, aws-cur, azure-export, gcp-billing; GPU and storage metrics: dcgm, nvidia-smi, storage (default: detected from the file)."
     )
     var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
+    @Option(help: "GPU and storage metrics: seconds each sample stands for (the scrape or logging interval).")
+    var interval: Int64 = 60
+    @Option(
+        help: "GPU and storage metrics: the time of samples that carry none (default: the file's modification time).")
+    var at: String?
+    @Option(help: "GPU metrics: the host, for nvidia-smi logs and scrapes without a Hostname label.") var host: String?
+    @Option(help: "Storage: the Prometheus gauge of bytes to read, e.g. qdrant_collection_size_bytes.") var metric:
+        String?
+    @Option(help: "Storage: the storage class its events are priced as (a storage_gb_month entry of your price file).")
+    var storageModel: String = "vector-store"
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
     @Option(name: .customLong("show-errors"), help: "How many bad rows to list.") var showErrors: Int = 20
     @Option(name: .customLong("batch-size"), help: "Events per transaction.") var batchSize: Int = 10_000
@@ -42,6 +53,9 @@ struct ImportCommand: AsyncParsableCommand {
         case awsCUR = "aws-cur"
         case azureExport = "azure-export"
         case gcpBilling = "gcp-billing"
+        case dcgm
+        case nvidiaSMI = "nvidia-smi"
+        case storage
     }
 
     /// A file's reader: normalised events, or a provider's usage report.
@@ -51,6 +65,8 @@ struct ImportCommand: AsyncParsableCommand {
         case bedrock(BedrockLogImporter)
         /// A provider's bill: billing lines, not usage events.
         case billing(BillingImporter)
+        /// GPU time or storage.
+        case resources(ResourceMetricsImporter)
 
         /// Reads the file; only event files report progress while reading (reports are read whole).
         func run(
@@ -62,6 +78,7 @@ struct ImportCommand: AsyncParsableCommand {
                 return try await importer.run(onBatch: onBatch, onReject: onReject, onProgress: onProgress)
             case .report(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
             case .bedrock(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .resources(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
             case .billing(let importer):
                 let summary = try await importer.run(onBatch: { _ in }, onReject: onReject)
                 var result = EventFileImporter.Summary()
@@ -84,8 +101,19 @@ struct ImportCommand: AsyncParsableCommand {
         case .awsCUR: return .billing(BillingImporter(path: path, format: .awsCUR))
         case .azureExport: return .billing(BillingImporter(path: path, format: .azureExport))
         case .gcpBilling: return .billing(BillingImporter(path: path, format: .gcpBilling))
+        case .dcgm: return .resources(try resourceImporter(path, .dcgm))
+        case .nvidiaSMI: return .resources(try resourceImporter(path, .nvidiaSMI))
+        case .storage: return .resources(try resourceImporter(path, .storage))
         case .jsonl, .csv: return .events(try importer(for: path))
         case nil:
+            // GPU metrics: a dcgm-exporter scrape, or an nvidia-smi log.
+            if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 65_536) {
+                let text = String(decoding: head, as: UTF8.self)
+                if text.contains("DCGM_FI_DEV_") { return .resources(try resourceImporter(path, .dcgm)) }
+                if text.hasPrefix("timestamp, index, name") || text.hasPrefix("timestamp, name, index") {
+                    return .resources(try resourceImporter(path, .nvidiaSMI))
+                }
+            }
             // Bedrock invocation logs are JSON Lines whose records name their schema.
             if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4_096),
                 let firstLine = head.split(separator: UInt8(ascii: "\n")).first,
@@ -126,9 +154,29 @@ struct ImportCommand: AsyncParsableCommand {
 
     var allFiles: [String] { files + fileOptions }
 
+    /// A file's modification time: the time of a saved scrape's samples, the same on every import.
+    static func modificationTime(_ path: String) -> Timestamp {
+        guard let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else {
+            return .current
+        }
+        return Timestamp(microseconds: Int64(date.timeIntervalSince1970) * 1_000_000)
+    }
+
+    func resourceImporter(_ path: String, _ format: ResourceMetricsImporter.Format) throws -> ResourceMetricsImporter {
+        if format == .storage, metric == nil {
+            throw ValidationError("--format storage needs --metric NAME: the Prometheus gauge of bytes to read.")
+        }
+        return ResourceMetricsImporter(
+            path: path, format: format, intervalSeconds: interval,
+            defaultTime: try at.map { try Timestamp.argument($0, option: "--at") } ?? Self.modificationTime(path),
+            host: host,
+            metric: metric, storageModel: storageModel)
+    }
+
     func validate() throws {
         if allFiles.isEmpty { throw ValidationError("Name at least one file: tokenledger import events.jsonl") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+        if interval < 1 { throw ValidationError("--interval must be at least 1 second.") }
     }
 
     func importer(for path: String) throws -> EventFileImporter {

@@ -41,6 +41,32 @@ struct TemporaryLedger {
             attribution: Attribution(team: team, user: user, session: session))
     }
 
+    @Test func eventsWithoutRequestsReachTheRollups() async throws {
+        // Provider usage reports without request counts and resource events (GPU time, storage)
+        // carry requests: 0; their tokens and cost still count, once, in every report.
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        var report = event("r", "2026-10-01T10:00:00Z", team: "x", input: 1_000_000)
+        report.requests = 0
+        var gpu = UsageEvent(
+            id: "g", timestamp: Timestamp(parsing: "2026-10-01T10:00:00Z")!, provider: "self-hosted",
+            model: "nvidia-h100")
+        gpu.requests = 0
+        gpu.resources.gpuSeconds = 3_600
+        gpu.attribution.team = "x"
+        let events = rated([report, gpu])
+        _ = try await temporary.ledger.record(events)
+        _ = try await temporary.ledger.record(events)
+        let byTeam = try await temporary.ledger.report(
+            ReportQuery(
+                from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!,
+                groupBy: [.attribution(.team)]))
+        #expect(byTeam.rows.count == 1)
+        #expect(byTeam.totals.tokens.input == 1_000_000 && byTeam.totals.resources.gpuSeconds == 3_600)
+        #expect(byTeam.totals.cost == events[0].cost + events[1].cost)
+        #expect(byTeam.totals.requests == 0)
+    }
+
     @Test func recordingTheSameEventTwiceCountsOnce() async throws {
         let temporary = try TemporaryLedger()
         defer { temporary.remove() }

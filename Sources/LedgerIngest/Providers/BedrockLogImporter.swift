@@ -33,8 +33,7 @@ public struct BedrockLogImporter: Sendable {
         -> EventFileImporter.Summary
     {
         var reader = try LineReader(path: path)
-        var summary = EventFileImporter.Summary()
-        var batch: [UsageEvent] = []
+        var batcher = EventBatcher(batchSize: 5_000)
         while let outcome = try reader.nextLine({ line, number -> Result<UsageEvent, IngestError>? in
             if line.allSatisfy({ $0 == 32 || $0 == 9 }) { return nil }
             do {
@@ -48,23 +47,9 @@ public struct BedrockLogImporter: Sendable {
             }
         }) {
             guard let outcome else { continue }
-            summary.rows += 1
-            switch outcome {
-            case .success(let event):
-                summary.accepted += 1
-                batch.append(event)
-            case .failure(let error):
-                summary.rejected += 1
-                onReject(error)
-            }
-            if batch.count >= 5_000 {
-                try await onBatch(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
+            try await batcher.take(outcome, onBatch: onBatch, onReject: onReject)
         }
-        if !batch.isEmpty { try await onBatch(batch) }
-        summary.bytes = reader.bytesRead
-        return summary
+        return try await batcher.finish(bytesRead: reader.bytesRead, onBatch: onBatch)
     }
 
     struct RecordError: Error {

@@ -73,6 +73,14 @@ struct RollupAccumulator: Sendable {
     var latencySum: Int64 = 0
     var latencyCount: Int64 = 0
 
+    /// Whether adding this changes nothing (duplicates taken back out cancel their own additions).
+    /// Not `requests == 0`: resource events and provider usage reports carry no requests.
+    var isZero: Bool {
+        requests == 0 && unpriced == 0 && failed == 0 && retried == 0 && cancelled == 0 && estimated == 0
+            && tokens == TokenCounts() && gpuSeconds == 0 && storageByteHours == 0 && costPicodollars == 0
+            && wastedPicodollars == 0 && latencySum == 0 && latencyCount == 0
+    }
+
     /// Adds an event (`sign` 1), or takes one back out (`sign` -1, for a duplicate found at write time).
     mutating func add(_ rated: borrowing RatedEvent, sign: Int64 = 1) {
         let count = sign * rated.event.requests

@@ -196,7 +196,7 @@ public final class SQLiteLedger: Ledger {
                 actor[actorKey]?.add(rated, sign: -1)
             }
             var day: [RollupKey: RollupAccumulator] = [:]
-            for (key, accumulator) in hour where accumulator.requests > 0 {
+            for (key, accumulator) in hour where !accumulator.isZero {
                 day[
                     RollupKey(
                         bucket: key.bucket - key.bucket.positiveRemainder(86_400), dimensionSet: key.dimensionSet),
@@ -299,7 +299,7 @@ public final class SQLiteLedger: Ledger {
         let statement = try db.cachedStatement(sql: sql)
         let raw = statement.sqliteStatement
         var binder = Binder(statement: raw)
-        for (key, accumulator) in rows where accumulator.requests > 0 {
+        for (key, accumulator) in rows where !accumulator.isZero {
             binder.reset()
             bindKey(key, &binder)
             accumulator.bind(to: &binder)
