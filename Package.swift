@@ -118,7 +118,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "TokenLedgerCLITests",
-            dependencies: ["LedgerCore", "tokenledger"],
+            dependencies: ["LedgerCore", "FakeProvider", "tokenledger"],
             swiftSettings: strictSettings
         ),
     ]

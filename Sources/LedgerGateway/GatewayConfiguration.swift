@@ -15,6 +15,8 @@ public struct GatewayConfiguration: Sendable, Decodable {
     public var limits: Limits
     /// OpenTelemetry ingest (`POST /v1/traces`).
     public var otlp: OTLPSettings
+    /// Pull connectors `serve` runs on an interval (`tokenledger sync` runs them once).
+    public var sync: [SyncConfiguration]
 
     /// How spans become events.
     public struct OTLPSettings: Sendable, Decodable {
@@ -53,9 +55,10 @@ public struct GatewayConfiguration: Sendable, Decodable {
         self.budgets = budgets
         self.limits = limits
         self.otlp = OTLPSettings()
+        self.sync = []
     }
 
-    enum CodingKeys: String, CodingKey { case server, upstreams, aliases, keys, budgets, limits, otlp }
+    enum CodingKeys: String, CodingKey { case server, upstreams, aliases, keys, budgets, limits, otlp, sync }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -66,6 +69,7 @@ public struct GatewayConfiguration: Sendable, Decodable {
         budgets = try container.decodeIfPresent([BudgetDeclaration].self, forKey: .budgets) ?? []
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         otlp = try container.decodeIfPresent(OTLPSettings.self, forKey: .otlp) ?? OTLPSettings()
+        sync = try container.decodeIfPresent([SyncConfiguration].self, forKey: .sync) ?? []
     }
 
     /// The upstreams used when the file names none: OpenAI and Anthropic, keys from

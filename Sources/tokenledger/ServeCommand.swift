@@ -79,8 +79,15 @@ struct ServeCommand: AsyncParsableCommand {
 
             """
         FileHandle.standardOutput.write(Data(banner.utf8))
+        let connectors = try configuration.sync.map { settings in
+            try Self.connector(settings, ledger: ledger, catalog: catalog, logger: logger)
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await gateway.runBackgroundWork() }
+            let syncLogger = logger
+            for (sync, every) in connectors {
+                group.addTask { await Self.runPeriodically(sync, every: every, logger: syncLogger) }
+            }
             try await app.runService()
             group.cancelAll()
         }
@@ -96,5 +103,46 @@ struct ServeCommand: AsyncParsableCommand {
             total + (character.hexDigitValue.map { $0.nonzeroBitCount } ?? 0)
         }
         return count > 0 ? count : nil
+    }
+
+    /// A configured pull connector and how often it runs.
+    static func connector(
+        _ settings: SyncConfiguration, ledger: SQLiteLedger, catalog: PriceCatalog, logger: Logger
+    ) throws -> (ProviderSync, Duration) {
+        guard let provider = ProviderSync.Provider(rawValue: settings.provider) else {
+            throw ValidationError("Configuration: sync provider '\(settings.provider)' is not openai or anthropic.")
+        }
+        let variable = settings.adminKeyEnv ?? provider.defaultAdminKeyEnv
+        guard let key = ProcessInfo.processInfo.environment[variable], !key.isEmpty else {
+            throw ValidationError("Configuration: sync \(settings.provider) needs its admin key in \(variable).")
+        }
+        let sync = ProviderSync(
+            provider: provider, baseURL: settings.baseURL, adminKey: key, ledger: ledger, catalog: catalog,
+            logger: logger)
+        return (sync, .seconds(60 * max(1, settings.everyMinutes ?? 60)))
+    }
+
+    /// Runs a connector now and then every `every` until cancelled; a failed run is logged and
+    /// retried at the next turn (its checkpoint keeps what it imported).
+    static func runPeriodically(_ sync: ProviderSync, every: Duration, logger: Logger) async {
+        while !Task.isCancelled {
+            let now = Timestamp.current
+            do {
+                let summaries = try await sync.run(since: now.adding(seconds: -30 * 86_400), until: now, now: now)
+                for summary in summaries where summary.recorded > 0 || !summary.rejected.isEmpty {
+                    logger.notice(
+                        "sync",
+                        metadata: [
+                            "connector": "\(summary.connector)", "recorded": "\(summary.recorded)",
+                            "rejected": "\(summary.rejected.count)",
+                        ])
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("sync failed; retrying at the next interval", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: every)
+        }
     }
 }

@@ -9,7 +9,7 @@ struct TokenLedger: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, KeysCommand.self, DemoCommand.self, ReportCommand.self, ImportCommand.self,
-            PriceCommand.self, PricesCommand.self, ReconcileCommand.self, EffectivePriceCommand.self,
+            PriceCommand.self, PricesCommand.self, ReconcileCommand.self, EffectivePriceCommand.self, SyncCommand.self,
         ]
     )
 }

@@ -94,7 +94,7 @@ import Testing
         let openAI = try runner.run(["import", runner.path("openai-costs.json"), "--db", runner.path("l.sqlite")])
         #expect(
             openAI.status == 1 && openAI.output.contains("3 bill lines (openai-costs), 2 recorded"), "\(openAI.output)")
-        #expect(openAI.error.contains("page 1, bucket 0, result 2: amount.value"), "\(openAI.error)")
+        #expect(openAI.error.contains("page 1, data[0].results[2].amount.value"), "\(openAI.error)")
         let anthropic = try runner.run(["import", runner.path("anthropic-costs.json"), "--db", runner.path("l.sqlite")])
         #expect(
             anthropic.status == 0 && anthropic.output.contains("(anthropic-costs), 1 recorded"), "\(anthropic.output)")
@@ -106,6 +106,13 @@ import Testing
         let openAIRows = try #require(openAIMonth["rows"] as? [[String: Any]])
         #expect(openAIRows.map { $0["model"] as? String } == [nil, "gpt-4.1"])
         #expect(openAIRows.map { $0["invoiced_usd"] as? String } == ["2.00", "0.123456789"])
+        // The same page saved twice in one file counts once.
+        let page = try String(contentsOfFile: runner.path("openai-costs.json"), encoding: .utf8)
+        try runner.write("twice.json", "[\(page),\(page)]")
+        let twice = try runner.run(["import", runner.path("twice.json"), "--db", runner.path("twice.sqlite")])
+        #expect(
+            twice.output.contains("6 bill lines (openai-costs), 2 recorded, 2 already in the ledger"), "\(twice.output)"
+        )
         // Anthropic's amount is in cents: 12345.5 cents = $123.455.
         let anthropicMonth = try runner.run([
             "reconcile", "--provider", "anthropic", "--month", "2026-10", "--db", runner.path("l.sqlite"), "--format",

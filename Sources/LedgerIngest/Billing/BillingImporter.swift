@@ -84,9 +84,9 @@ public struct BillingImporter: Sendable {
             }
             var summary = Summary()
             var lines: [BillingLine] = []
-            var seen: [String: Int] = [:]
+            // Line ids are stable per page, so a page saved twice counts once.
             for (pageNumber, page) in try UsageReportImporter.pages(data, path: path).enumerated() {
-                guard let buckets = page["data"]?.arrayValue else {
+                guard page["data"]?.arrayValue != nil else {
                     summary.rows += 1
                     summary.rejected += 1
                     onReject(
@@ -95,24 +95,16 @@ public struct BillingImporter: Sendable {
                             reason: "has no \"data\" array of buckets"))
                     continue
                 }
-                for (bucketIndex, bucket) in buckets.enumerated() {
-                    for (resultIndex, result) in (bucket["results"]?.arrayValue ?? []).enumerated() {
-                        summary.rows += 1
-                        let location = "page \(pageNumber + 1), bucket \(bucketIndex), result \(resultIndex)"
-                        switch costLine(bucket: bucket, result: result) {
-                        case .success(var line):
-                            seen[line.id, default: 0] += 1
-                            if let count = seen[line.id], count > 1 { line.id += ":\(count)" }
-                            lines.append(line)
-                            summary.accepted += 1
-                        case .failure(let failure):
-                            summary.rejected += 1
-                            onReject(
-                                IngestError(
-                                    file: path, line: nil, field: "\(location): \(failure.field)",
-                                    reason: failure.reason))
-                        }
-                    }
+                let decoded = Self.decode(page: page, format: format)
+                summary.rows += decoded.items.count + decoded.errors.count
+                summary.accepted += decoded.items.count
+                summary.rejected += decoded.errors.count
+                lines += decoded.items
+                for error in decoded.errors {
+                    onReject(
+                        IngestError(
+                            file: path, line: nil, field: "page \(pageNumber + 1), \(error.location)",
+                            reason: error.reason))
                 }
             }
             if !lines.isEmpty { try await onBatch(lines) }

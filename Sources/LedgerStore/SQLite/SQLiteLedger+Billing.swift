@@ -41,3 +41,27 @@ extension SQLiteLedger {
         }
     }
 }
+
+extension SQLiteLedger {
+    /// How far a pull connector (`openai-usage-completions`, …) has imported.
+    public func syncCheckpoint(_ connector: String) async throws -> Timestamp? {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT through_ts FROM sync_checkpoints WHERE connector = ?", arguments: [connector]
+            )
+            .map(Timestamp.init(microseconds:))
+        }
+    }
+
+    /// Moves a connector's checkpoint forward (never back).
+    public func advanceSyncCheckpoint(_ connector: String, through: Timestamp, at now: Timestamp) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sync_checkpoints (connector, through_ts, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT(connector) DO UPDATE SET through_ts = max(through_ts, excluded.through_ts),
+                        updated_at = excluded.updated_at
+                    """, arguments: [connector, through.microseconds, now.microseconds])
+        }
+    }
+}

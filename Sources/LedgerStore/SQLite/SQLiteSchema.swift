@@ -160,6 +160,17 @@ enum SQLiteSchema {
                     CREATE INDEX billing_lines_by_provider ON billing_lines(provider, start_ts);
                     """)
         }
+        migrator.registerMigration("v4-sync-checkpoints") { db in
+            // How far each pull connector (tokenledger sync) has imported complete buckets.
+            try db.execute(
+                sql: """
+                    CREATE TABLE sync_checkpoints (
+                        connector TEXT PRIMARY KEY,
+                        through_ts INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 }
