@@ -4,6 +4,7 @@ import LedgerCore
 import LedgerGateway
 import LedgerIngest
 import LedgerStore
+import Yams
 
 /// `tokenledger import`: load normalised events from JSON Lines or CSV files.
 struct ImportCommand: AsyncParsableCommand {
@@ -28,6 +29,10 @@ struct ImportCommand: AsyncParsableCommand {
     )
     var format: FormatArgument?
     @Flag(help: "Write nothing unless every row of every file is good.") var strict = false
+    @Option(
+        help:
+            "A column-mapping file (YAML) for your own CSV or JSON Lines export: which column holds each event field (docs/EVENTS.md)."
+    ) var mapping: String?
     @Option(help: "GPU and storage metrics: seconds each sample stands for (the scrape or logging interval).")
     var interval: Int64 = 60
     @Option(
@@ -67,6 +72,8 @@ struct ImportCommand: AsyncParsableCommand {
         case billing(BillingImporter)
         /// GPU time or storage.
         case resources(ResourceMetricsImporter)
+        /// Your own export, through a column mapping.
+        case mapped(MappedImporter)
 
         /// Reads the file; only event files report progress while reading (reports are read whole).
         func run(
@@ -79,6 +86,7 @@ struct ImportCommand: AsyncParsableCommand {
             case .report(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
             case .bedrock(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
             case .resources(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
+            case .mapped(let importer): return try await importer.run(onBatch: onBatch, onReject: onReject)
             case .billing(let importer):
                 let summary = try await importer.run(onBatch: { _ in }, onReject: onReject)
                 var result = EventFileImporter.Summary()
@@ -91,6 +99,16 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     func reader(for path: String) throws -> Reader {
+        if let mapping {
+            guard format == nil || format == .csv || format == .jsonl else {
+                throw ValidationError("--mapping reads CSV or JSON Lines; drop --format \(format!.rawValue).")
+            }
+            let json = format == .jsonl || (format == nil && !path.lowercased().hasSuffix(".csv"))
+            return .mapped(
+                MappedImporter(
+                    path: path, mapping: try Self.loadMapping(mapping), json: json,
+                    decoder: EventRowDecoder(defaultSource: source)))
+        }
         switch format {
         case .openAIUsage: return .report(UsageReportImporter(path: path, format: .openAIUsage))
         case .anthropicUsage: return .report(UsageReportImporter(path: path, format: .anthropicUsage))
@@ -153,6 +171,20 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     var allFiles: [String] { files + fileOptions }
+
+    static func loadMapping(_ path: String) throws -> ColumnMapping {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("Cannot read the mapping '\(path)'.")
+        }
+        let mapping: ColumnMapping
+        do {
+            mapping = try YAMLDecoder().decode(ColumnMapping.self, from: text)
+        } catch {
+            throw ValidationError("The mapping '\(path)' is not valid: \(error). See docs/EVENTS.md for its shape.")
+        }
+        if let problem = mapping.problem() { throw ValidationError("The mapping '\(path)': \(problem).") }
+        return mapping
+    }
 
     /// A file's modification time: the time of a saved scrape's samples, the same on every import.
     static func modificationTime(_ path: String) -> Timestamp {
