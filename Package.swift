@@ -73,6 +73,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "ParserFuzz",
+            dependencies: ["LedgerCore", "LedgerIngest"],
+            path: "Fuzz/ParserFuzz",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "LedgerBenchmarks",
             dependencies: ["LedgerCore", "LedgerStore", "LedgerIngest", "LedgerCatalogData"],
             path: "Benchmarks/LedgerBenchmarks",

@@ -9,11 +9,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "==> swift format lint (.swift-format)"
-swift format lint --strict --recursive Sources Tests Benchmarks Package.swift
+swift format lint --strict --recursive Sources Tests Benchmarks Fuzz Package.swift
 
 echo "==> swift build --build-tests"
 swift build --build-tests 2>&1 | tee "$log"
-if grep -E "/(Sources|Tests|Benchmarks)/.*: warning:" "$log"; then
+if grep -E "/(Sources|Tests|Benchmarks|Fuzz)/.*: warning:" "$log"; then
     echo "error: the build has warnings (above); fix them." >&2
     exit 1
 fi
@@ -21,6 +21,9 @@ fi
 echo "==> swift test"
 swift test --skip-build 2>&1 | tee "$log"
 grep -Eq "Test run with [0-9]+ tests? .*passed" "$log" || { echo "error: tests did not pass" >&2; exit 1; }
+
+echo "==> parser fuzz corpus (replayed without the fuzzer; scripts/fuzz/run.sh fuzzes)"
+"$(swift build --show-bin-path)/ParserFuzz" Fuzz/corpus
 
 echo "==> gateway from outside: official openai, anthropic and OpenTelemetry SDKs, kill -9 recovery"
 venv=.build/sdk-venv

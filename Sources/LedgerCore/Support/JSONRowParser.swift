@@ -223,6 +223,9 @@ public struct JSONRowParser {
                     guard peek() == UInt8(ascii: "u") else { throw failure("invalid surrogate pair") }
                     index += 1
                     let low = try hex4()
+                    // A high surrogate must be followed by a low one (found by fuzzing: this used
+                    // to underflow on `\uDBBF\uBBBB`).
+                    guard (0xDC00..<0xE000).contains(low) else { throw failure("unpaired surrogate in \\u escape") }
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 }
                 guard let scalar = Unicode.Scalar(code) else { throw failure("invalid \\u escape") }

@@ -120,8 +120,11 @@ public struct BillingImporter: Sendable {
     func costLine(bucket: JSONValue, result: JSONValue) -> Result<BillingLine, LineFailure> {
         switch format {
         case .openAICosts:
-            guard let start = bucket["start_time"]?.integerValue, let end = bucket["end_time"]?.integerValue else {
-                return .failure(LineFailure(field: "start_time", reason: "the bucket has no start_time/end_time"))
+            guard let start = UsageReportImporter.unixSeconds(bucket["start_time"]),
+                let end = UsageReportImporter.unixSeconds(bucket["end_time"])
+            else {
+                return .failure(
+                    LineFailure(field: "start_time", reason: "the bucket has no start_time/end_time in Unix seconds"))
             }
             let currency = result["amount"]?["currency"]?.stringValue ?? ""
             guard currency.lowercased() == "usd" else {
@@ -137,12 +140,11 @@ public struct BillingImporter: Sendable {
                 text.contains(", ") ? String(text.prefix { $0 != "," }) : nil
             }
             let project = result["project_id"]?.stringValue
-            let key = [String(start), item ?? "", project ?? "", result["api_key_id"]?.stringValue ?? ""]
+            let key = [String(start.seconds), item ?? "", project ?? "", result["api_key_id"]?.stringValue ?? ""]
             return .success(
                 BillingLine(
                     id: "openai-costs:" + key.joined(separator: "|"), source: format.rawValue, provider: "openai",
-                    model: model, start: Timestamp(microseconds: start * 1_000_000),
-                    end: Timestamp(microseconds: end * 1_000_000), cost: cost, description: item, account: project))
+                    model: model, start: start, end: end, cost: cost, description: item, account: project))
         case .anthropicCosts:
             guard let startText = bucket["starting_at"]?.stringValue, let start = Timestamp(parsing: startText),
                 let endText = bucket["ending_at"]?.stringValue, let end = Timestamp(parsing: endText)
@@ -195,7 +197,11 @@ public struct BillingImporter: Sendable {
         let shift = 6 - exponent
         if shift <= 0 {
             var value = mantissa
-            for _ in 0..<(-shift) { value *= 10 }
+            for _ in 0..<(-shift) {
+                let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+                if overflow { return nil }
+                value = product
+            }
             return Cost(picodollars: value)
         }
         var divisor: Int128 = 1

@@ -91,10 +91,11 @@ public struct ColumnMapping: Sendable, Decodable {
                 switch stamp {
                 case .integer(let value): value
                 case .string(let text): Int64(text.trimmingWhitespace())
-                case .number(let text): Double(text).map { Int64($0) }
+                case .number(let text): Double(text).flatMap { $0.isFinite && abs($0) < 9e15 ? Int64($0) : nil }
                 default: nil
                 }
-            guard let number else {
+            let limit: Int64 = timestampFormat == .unixSeconds ? 253_402_300_799 : 253_402_300_799_999
+            guard let number, (0...limit).contains(number) else {
                 throw EventRowDecoder.FieldError(
                     field: columns["timestamp"] ?? "timestamp", reason: "'\(stamp.summary)' is not a Unix time")
             }

@@ -98,7 +98,16 @@ public struct ResourceMetricsImporter: Sendable {
         } catch {
             return .failure(IngestError(file: path, line: number, field: nil, reason: error.reason))
         }
-        let time = sample.timestampMilliseconds.map { Timestamp(microseconds: $0 * 1000) } ?? defaultTime
+        var time = defaultTime
+        if let milliseconds = sample.timestampMilliseconds {
+            guard (0...253_402_300_799_999).contains(milliseconds) else {
+                return .failure(
+                    IngestError(
+                        file: path, line: number, field: sample.name,
+                        reason: "the sample's timestamp \(milliseconds) is not milliseconds since 1970"))
+            }
+            time = Timestamp(microseconds: milliseconds * 1000)
+        }
         switch format {
         case .dcgm:
             guard sample.name == "DCGM_FI_DEV_GPU_UTIL" else { return nil }

@@ -35,9 +35,16 @@ extension UsageReportImporter {
         return decoded
     }
 
+    /// A time in Unix seconds, between 1970 and 9999 (a larger number is a malformed page, not a
+    /// time to overflow on).
+    static func unixSeconds(_ value: JSONValue?) -> Timestamp? {
+        guard let seconds = value?.integerValue, (0...253_402_300_799).contains(seconds) else { return nil }
+        return Timestamp(seconds: seconds)
+    }
+
     /// A bucket's end: `end_time` (Unix seconds, OpenAI) or `ending_at` (RFC 3339, Anthropic).
     public static func bucketEnd(_ bucket: JSONValue) -> Timestamp? {
-        if let seconds = bucket["end_time"]?.integerValue { return Timestamp(microseconds: seconds * 1_000_000) }
+        if let end = unixSeconds(bucket["end_time"]) { return end }
         return bucket["ending_at"]?.stringValue.flatMap { Timestamp(parsing: $0) }
     }
 }

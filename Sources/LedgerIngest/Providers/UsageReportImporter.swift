@@ -142,8 +142,8 @@ public struct UsageReportImporter: Sendable {
     // MARK: - OpenAI
 
     static func openAI(bucket: JSONValue, result: JSONValue) throws(RowError) -> UsageEvent {
-        guard let start = bucket["start_time"]?.integerValue else {
-            throw RowError(field: "start_time", reason: "the bucket has no start_time (Unix seconds)")
+        guard let start = unixSeconds(bucket["start_time"])?.seconds else {
+            throw RowError(field: "start_time", reason: "the bucket has no start_time in Unix seconds (1970–9999)")
         }
         let kind = text(result, "object") ?? "organization.usage.completions.result"
         guard kind == "organization.usage.completions.result" || kind == "organization.usage.embeddings.result" else {
