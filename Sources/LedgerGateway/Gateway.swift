@@ -87,7 +87,8 @@ public final class Gateway: Sendable {
     /// declares, and clears expired budget holds. Call before serving.
     public func prepare() async throws {
         let replayed = try await UsageSink.replay(
-            directory: sink.directory, ledger: ledger, catalog: catalog, excluding: sink.currentSegment)
+            directory: sink.directory, ledger: ledger, catalog: catalog, budgets: try await governance.budgets(),
+            excluding: sink.currentSegment)
         if replayed.read > 0 {
             logger.notice(
                 "replayed the spool after an unclean stop",
@@ -268,31 +269,17 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// Rates a finished call, settles its budgets, spools it and counts it. Returns the rated event.
+    /// Rates a finished call, spools it with its budget settlement (applied when the spool is
+    /// flushed, in the transaction that records the event: until then its hold keeps counting) and
+    /// counts it. Returns the rated event.
     func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) async -> RatedEvent {
         let now = Timestamp.current
         let rated = rater.withLock { $0.rate(call.event(tokens: tokens, outcome: outcome, now: now)) }
-        if !call.budgets.isEmpty {
-            do {
-                let crossings = try await governance.settle(
-                    requestID: call.requestID, actual: rated.cost, budgets: call.budgets, now: now)
-                for crossing in crossings {
-                    logger.warning(
-                        "budget threshold crossed",
-                        metadata: [
-                            "budget": "\(crossing.budget.id)", "percent": "\(crossing.percent)",
-                            "spent_usd": "\(crossing.spent.rounded(fractionDigits: 6))",
-                            "limit_usd": "\(crossing.budget.limit.decimalString)",
-                        ])
-                }
-            } catch {
-                logger.error(
-                    "budget settlement failed; the hold expires on its own",
-                    metadata: ["request_id": "\(call.requestID)", "error": "\(error)"])
-            }
-        }
+        let settlement =
+            call.budgets.isEmpty
+            ? nil : Settlement(requestID: call.requestID, actual: rated.cost, budgets: call.budgets, at: now)
         do {
-            try sink.append(rated)
+            try sink.append(rated, settlement: settlement)
         } catch {
             logger.critical(
                 "usage could not be spooled; it is queued for the ledger but not crash-safe",

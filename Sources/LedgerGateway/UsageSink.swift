@@ -24,7 +24,16 @@ final class UsageSink: Sendable {
         var segmentPath = ""
         var sequence = 0
         var pending: [RatedEvent] = []
-        var closedSegments: [(path: String, events: [RatedEvent])] = []
+        var pendingSettlements: [String: Settlement] = [:]
+        var closedSegments: [Segment] = []
+    }
+
+    /// A closed spool file and what it holds: events, and the budget settlements of those that
+    /// had budgets (applied in the transaction that records them).
+    private struct Segment {
+        var path: String
+        var events: [RatedEvent]
+        var settlements: [String: Settlement]
     }
 
     private struct FlushQueue {
@@ -61,13 +70,14 @@ final class UsageSink: Sendable {
     }
 
     /// Appends a rated event to the spool (one `write`, so a crash after it returns loses nothing)
-    /// and queues it for the ledger.
-    func append(_ rated: RatedEvent) throws {
+    /// and queues it for the ledger, with its budget settlement if it has one.
+    func append(_ rated: RatedEvent, settlement: Settlement? = nil) throws {
         let line = Array((EventJSONLine.encode(rated.event) + "\n").utf8)
         try state.withLock { state in
             let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             // Queued either way: a failed spool write costs this event its crash safety, not its record.
             state.pending.append(rated)
+            if let settlement { state.pendingSettlements[rated.event.id] = settlement }
             guard written == line.count else {
                 throw ConfigurationError(
                     "cannot write the spool file '\(state.segmentPath)': \(String(cString: strerror(errno)))")
@@ -76,7 +86,9 @@ final class UsageSink: Sendable {
     }
 
     /// Events waiting for the ledger.
-    var pendingCount: Int { state.withLock { $0.pending.count + $0.closedSegments.reduce(0) { $0 + $1.events.count } } }
+    var pendingCount: Int {
+        state.withLock { $0.pending.count + $0.closedSegments.reduce(0) { $0 + $1.events.count } }
+    }
 
     /// A queued event by id (usage not yet in the ledger).
     func pendingEvent(id: String) -> RatedEvent? {
@@ -119,11 +131,13 @@ final class UsageSink: Sendable {
     }
 
     private func flushPass() async {
-        let segments: [(path: String, events: [RatedEvent])] = state.withLock { state in
+        let segments: [Segment] = state.withLock { state in
             if !state.pending.isEmpty {
                 close(state.descriptor)
-                state.closedSegments.append((state.segmentPath, state.pending))
+                state.closedSegments.append(
+                    Segment(path: state.segmentPath, events: state.pending, settlements: state.pendingSettlements))
                 state.pending = []
+                state.pendingSettlements = [:]
                 do {
                     try Self.openSegment(&state, directory: directory)
                 } catch {
@@ -134,7 +148,16 @@ final class UsageSink: Sendable {
         }
         for segment in segments {
             do {
-                _ = try await ledger.record(segment.events)
+                let (_, crossings) = try await ledger.record(segment.events, settling: segment.settlements)
+                for crossing in crossings {
+                    logger.warning(
+                        "budget threshold crossed",
+                        metadata: [
+                            "budget": "\(crossing.budget.id)", "percent": "\(crossing.percent)",
+                            "spent_usd": "\(crossing.spent.rounded(fractionDigits: 6))",
+                            "limit_usd": "\(crossing.budget.limit.decimalString)",
+                        ])
+                }
                 unlink(segment.path)
                 state.withLock { state in state.closedSegments.removeAll { $0.path == segment.path } }
             } catch is CancellationError {
@@ -160,9 +183,9 @@ final class UsageSink: Sendable {
 
     /// Records every segment in `directory` except the ones this sink is writing, then deletes
     /// them. Returns the number of events read and how many were new to the ledger.
-    static func replay(directory: String, ledger: SQLiteLedger, catalog: PriceCatalog, excluding: String? = nil)
-        async throws -> (read: Int, recorded: Int)
-    {
+    static func replay(
+        directory: String, ledger: SQLiteLedger, catalog: PriceCatalog, budgets: [Budget], excluding: String? = nil
+    ) async throws -> (read: Int, recorded: Int) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var rater = Rater(catalog: catalog)
         var total = (read: 0, recorded: 0)
@@ -181,7 +204,18 @@ final class UsageSink: Sendable {
                 events.append(rater.rate(event))
             }
             total.read += events.count
-            total.recorded += try await ledger.record(events).inserted
+            // A crash between the response and the flush leaves the call's hard-budget holds: settle
+            // them with the replayed usage (soft budgets, which hold nothing, miss these calls).
+            let held = try await SQLiteGovernance(ledger: ledger).heldBudgets(for: events.map(\.event.id))
+            let byID = Dictionary(budgets.map { ($0.id, $0) }) { first, _ in first }
+            var settlements: [String: Settlement] = [:]
+            for rated in events {
+                guard let ids = held[rated.event.id] else { continue }
+                settlements[rated.event.id] = Settlement(
+                    requestID: rated.event.id, actual: rated.cost, budgets: ids.compactMap { byID[$0] },
+                    at: rated.event.timestamp)
+            }
+            total.recorded += try await ledger.record(events, settling: settlements).0.inserted
             unlink(path)
         }
         return total

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import LedgerCore
+import Synchronization
 
 /// Virtual keys, budgets and budget reservations, in the ledger's SQLite file.
 ///
@@ -199,39 +200,64 @@ public final class SQLiteGovernance: Sendable {
     }
 
     /// Releases the request's holds and adds its actual cost to every budget in `budgets`.
-    /// Settling twice is harmless for the holds; callers settle once per request.
+    /// Settling twice is harmless for the holds; callers settle once per request (the gateway
+    /// settles through ``SQLiteLedger/record(_:settling:governance:)``, once per recorded event).
     /// Returns the soft-budget thresholds this request crossed.
     public func settle(requestID: String, actual: Cost, budgets: [Budget], now: Timestamp) async throws
         -> [ThresholdCrossing]
     {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM budget_holds WHERE request_id = ?", arguments: [requestID])
-            var crossings: [ThresholdCrossing] = []
-            guard actual.picodollars > 0 else { return crossings }
-            for budget in budgets {
-                let start = budget.period.start(containing: now)
-                let before = try Self.spent(budget, periodStart: start, db: db)
-                let after = before + actual
+            try Self.settle(Settlement(requestID: requestID, actual: actual, budgets: budgets, at: now), db: db)
+        }
+    }
+
+    static func settle(_ settlement: Settlement, db: Database) throws -> [ThresholdCrossing] {
+        try db.execute(sql: "DELETE FROM budget_holds WHERE request_id = ?", arguments: [settlement.requestID])
+        var crossings: [ThresholdCrossing] = []
+        let actual = settlement.actual
+        let now = settlement.at
+        guard actual.picodollars > 0 else { return crossings }
+        for budget in settlement.budgets {
+            let start = budget.period.start(containing: now)
+            let before = try Self.spent(budget, periodStart: start, db: db)
+            let after = before + actual
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO budget_spend (budget_id, period_start, spent_pico) VALUES (?,?,?)",
+                arguments: [budget.id, start.microseconds, String(after.picodollars)])
+            for percent in budget.thresholdsCrossed(from: before, to: after) {
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO budget_spend (budget_id, period_start, spent_pico) VALUES (?,?,?)",
-                    arguments: [budget.id, start.microseconds, String(after.picodollars)])
-                for percent in budget.thresholdsCrossed(from: before, to: after) {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO budget_alerts (budget_id, period_start, percent, spent_pico, at) VALUES (?,?,?,?,?)
-                            ON CONFLICT DO NOTHING
-                            """,
-                        arguments: [
-                            budget.id, start.microseconds, percent, String(after.picodollars), now.microseconds,
-                        ])
-                    if db.changesCount > 0 {
-                        crossings.append(
-                            ThresholdCrossing(
-                                budget: budget, periodStart: start, percent: percent, spent: after, at: now))
-                    }
+                    sql: """
+                        INSERT INTO budget_alerts (budget_id, period_start, percent, spent_pico, at) VALUES (?,?,?,?,?)
+                        ON CONFLICT DO NOTHING
+                        """,
+                    arguments: [budget.id, start.microseconds, percent, String(after.picodollars), now.microseconds])
+                if db.changesCount > 0 {
+                    crossings.append(
+                        ThresholdCrossing(budget: budget, periodStart: start, percent: percent, spent: after, at: now))
                 }
             }
-            return crossings
+        }
+        return crossings
+    }
+
+    /// The hard budgets still holding money for each of `requestIDs` (to settle calls whose
+    /// settlement a crash interrupted: their usage comes back from the spool).
+    public func heldBudgets(for requestIDs: [String]) async throws -> [String: [String]] {
+        guard !requestIDs.isEmpty else { return [:] }
+        return try await pool.read { db in
+            var held: [String: [String]] = [:]
+            for chunk in stride(from: 0, to: requestIDs.count, by: 500).map({
+                requestIDs[$0..<min($0 + 500, requestIDs.count)]
+            }) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT request_id, budget_id FROM budget_holds WHERE request_id IN (\(marks))",
+                    arguments: StatementArguments(Array(chunk)))
+                {
+                    held[row["request_id"], default: []].append(row["budget_id"])
+                }
+            }
+            return held
         }
     }
 
@@ -285,5 +311,39 @@ public final class SQLiteGovernance: Sendable {
             db, sql: "SELECT COALESCE(SUM(amount_pico), 0) FROM budget_holds WHERE budget_id = ? AND expires_at > ?",
             arguments: [budget.id, now.microseconds])
         return Cost(picodollars: Int128(sum ?? 0))
+    }
+}
+
+/// A finished call's budget settlement: release its holds, add its actual cost.
+public struct Settlement: Sendable, Hashable {
+    public var requestID: String
+    public var actual: Cost
+    public var budgets: [Budget]
+    public var at: Timestamp
+
+    public init(requestID: String, actual: Cost, budgets: [Budget], at: Timestamp) {
+        self.requestID = requestID
+        self.actual = actual
+        self.budgets = budgets
+        self.at = at
+    }
+}
+
+extension SQLiteLedger {
+    /// Records events and settles the budgets of those newly recorded, in one transaction: a
+    /// call's spend reaches its budgets exactly once, together with its usage (a replayed or
+    /// re-flushed event settles nothing twice). Returns the soft-budget thresholds crossed.
+    public func record(_ events: [RatedEvent], settling settlements: [String: Settlement]) async throws -> (
+        RecordSummary, [ThresholdCrossing]
+    ) {
+        let crossings = Mutex<[ThresholdCrossing]>([])
+        let summary = try await record(prepare(events)) { db, inserted in
+            var found: [ThresholdCrossing] = []
+            for id in inserted {
+                if let settlement = settlements[id] { found += try SQLiteGovernance.settle(settlement, db: db) }
+            }
+            crossings.withLock { $0 += found }
+        }
+        return (summary, crossings.withLock { $0 })
     }
 }

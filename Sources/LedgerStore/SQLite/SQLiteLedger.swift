@@ -134,6 +134,14 @@ public final class SQLiteLedger: Ledger {
 
     /// Records a prepared batch in one transaction.
     public func record(_ batch: PreparedBatch) async throws -> RecordSummary {
+        try await record(batch, then: nil)
+    }
+
+    /// Records a batch and, in the same transaction, runs `then` with the ids newly inserted (not
+    /// the duplicates): work that must happen exactly once per event, such as budget settlement.
+    func record(_ batch: PreparedBatch, then: (@Sendable (Database, [String]) throws -> Void)?) async throws
+        -> RecordSummary
+    {
         guard !batch.events.isEmpty else { return RecordSummary() }
         let snapshot = knownDimensionSets.withLock { $0 }
         let (summary, added) = try await pool.write { db in
@@ -223,6 +231,11 @@ public final class SQLiteLedger: Ledger {
                 binder.bind(id(key.dimensionSet))
                 binder.bind(key.user)
                 binder.bind(key.session)
+            }
+            if let then {
+                let duplicateSet = Set(duplicates)
+                try then(
+                    db, batch.events.indices.filter { !duplicateSet.contains($0) }.map { batch.events[$0].event.id })
             }
             return (summary, added)
         }
