@@ -3,6 +3,7 @@ import LedgerCore
 import LedgerIngest
 import LedgerStore
 import NIOCore
+import Synchronization
 
 /// `POST /api/v1/events`: usage that did not go through the gateway, as a JSON batch of events in
 /// the import format (`docs/EVENTS.md`), from collectors, SDK wrappers and batch jobs.
@@ -110,7 +111,6 @@ extension Gateway {
                 message: "\(items.count) events in one batch; at most \(IngestAPI.maximumEvents). Split the batch.")
         }
         let decoder = EventRowDecoder(defaultSource: "api")
-        var rater = Rater(catalog: catalog)
         var accepted: [RatedEvent] = []
         var errors: [OrderedJSON] = []
         for (index, item) in items.enumerated() {
@@ -140,7 +140,7 @@ extension Gateway {
                 reject(refusal.field, refusal.message, id: id)
                 continue
             }
-            accepted.append(rater.rate(event))
+            accepted.append(rater.withLock { $0.rate(event) })
         }
         let summary = try await ledger.record(accepted)
         let status = accepted.isEmpty && !items.isEmpty ? 400 : 200

@@ -75,6 +75,13 @@ enum OTLPAPI {
 }
 
 extension Gateway {
+    static func decodeSpans(_ bytes: some Collection<UInt8>, encoding: OTLPAPI.Encoding) throws(OTLPTraces
+        .DecodingError)
+        -> [OTLPSpan]
+    {
+        encoding == .json ? try OTLPTraces.decodeJSON(bytes) : try OTLPTraces.decodeProtobuf(bytes)
+    }
+
     func exportTraces(_ request: Request) async throws -> Response {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let encoding: OTLPAPI.Encoding
@@ -97,24 +104,25 @@ extension Gateway {
                 throw IngestError(
                     status: 413, message: "The body is larger than \(limit) bytes (server.max_body_bytes).")
             }
-            var bytes = Array(body.readableBytesView)
-            switch request.headers[.contentEncoding]?.lowercased() {
-            case nil, "identity": break
-            case "gzip", "deflate":
-                do {
-                    bytes = try Gzip.inflate(bytes, limit: limit)
-                } catch {
-                    throw IngestError(
-                        status: 400, message: "Content-Encoding \(request.headers[.contentEncoding]!): \(error)")
-                }
-            case let other?:
-                throw IngestError(
-                    status: 415, message: "Content-Encoding '\(other)' is not supported; use gzip or none.")
-            }
             let spans: [OTLPSpan]
             do {
-                spans = encoding == .json ? try OTLPTraces.decodeJSON(bytes) : try OTLPTraces.decodeProtobuf(bytes)
-            } catch {
+                switch request.headers[.contentEncoding]?.lowercased() {
+                case nil, "identity":
+                    spans = try Self.decodeSpans(body.readableBytesView, encoding: encoding)
+                case "gzip", "deflate":
+                    let inflated: [UInt8]
+                    do {
+                        inflated = try Gzip.inflate(body.readableBytesView, limit: limit)
+                    } catch {
+                        throw IngestError(
+                            status: 400, message: "Content-Encoding \(request.headers[.contentEncoding]!): \(error)")
+                    }
+                    spans = try Self.decodeSpans(inflated, encoding: encoding)
+                case let other?:
+                    throw IngestError(
+                        status: 415, message: "Content-Encoding '\(other)' is not supported; use gzip or none.")
+                }
+            } catch let error as OTLPTraces.DecodingError {
                 throw IngestError(status: 400, message: "The OTLP \(encoding) body cannot be read: \(error).")
             }
             var rated: [RatedEvent] = []

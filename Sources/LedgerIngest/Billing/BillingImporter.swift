@@ -86,15 +86,6 @@ public struct BillingImporter: Sendable {
             var lines: [BillingLine] = []
             // Line ids are stable per page, so a page saved twice counts once.
             for (pageNumber, page) in try UsageReportImporter.pages(data, path: path).enumerated() {
-                guard page["data"]?.arrayValue != nil else {
-                    summary.rows += 1
-                    summary.rejected += 1
-                    onReject(
-                        IngestError(
-                            file: path, line: nil, field: "page \(pageNumber + 1)",
-                            reason: "has no \"data\" array of buckets"))
-                    continue
-                }
                 let decoded = Self.decode(page: page, format: format)
                 summary.rows += decoded.items.count + decoded.errors.count
                 summary.accepted += decoded.items.count
@@ -280,7 +271,7 @@ public struct BillingImporter: Sendable {
             switch record {
             case .malformed(let error):
                 collector.reject(error, onReject: onReject)
-            case .fields(let line, let values):
+            case .fields(let line, let values, _):
                 guard values.count == header.count else {
                     collector.reject(
                         IngestError(

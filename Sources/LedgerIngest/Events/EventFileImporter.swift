@@ -72,151 +72,88 @@ public struct EventFileImporter: Sendable {
         onReject: (IngestError) -> Void,
         onProgress: (Progress) -> Void = { _ in }
     ) async throws -> Summary {
-        var reader = try LineReader(path: path)
-        var summary = Summary()
-        var batch: [UsageEvent] = []
-        batch.reserveCapacity(batchSize)
-        var csv = CSVState()
-
-        while let outcome = try reader.nextLine({ line, number -> RowOutcome? in
-            switch format {
-            case .jsonl:
+        var batcher = EventBatcher(batchSize: batchSize)
+        switch format {
+        case .jsonl:
+            var reader = try LineReader(path: path)
+            while let outcome = try reader.nextLine({ line, number -> Result<UsageEvent, IngestError>? in
                 if line.allSatisfy({ $0 == 32 || $0 == 9 }) { return nil }
                 return decodeJSONLine(line, lineNumber: number)
-            case .csv:
-                return try csv.consume(line, lineNumber: number, importer: self)
-            }
-        }) {
-            guard let row = outcome else { continue }
-            summary.rows += 1
-            switch row {
-            case .event(let event):
-                summary.accepted += 1
-                batch.append(event)
-            case .rejected(let error):
-                summary.rejected += 1
-                onReject(error)
-            }
-            if batch.count >= batchSize {
-                try await onBatch(batch)
-                batch.removeAll(keepingCapacity: true)
-                onProgress(Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: summary.rows))
-            }
-        }
-        if csv.recordOpen {
-            summary.rows += 1
-            summary.rejected += 1
-            onReject(
-                IngestError(
-                    file: path, line: csv.recordStartLine, field: nil,
-                    reason: "a quoted field is never closed before the end of the file"))
-        }
-        if !batch.isEmpty { try await onBatch(batch) }
-        summary.bytes = reader.bytesRead
-        onProgress(Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: summary.rows))
-        return summary
-    }
-
-    /// CSV reading state: the header, and a record that continues over several lines.
-    struct CSVState {
-        var header: [String]?
-        var pending: [UInt8] = []
-        var recordOpen = false
-        var recordStartLine = 0
-
-        mutating func consume(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws
-            -> RowOutcome?
-        {
-            if !recordOpen {
-                if line.isEmpty { return nil }
-                if !CSVRecordSplitter.hasOpenQuote(line, startingOpen: false) {
-                    return try record(line, lineNumber: lineNumber, importer: importer)
+            }) {
+                guard let row = outcome else { continue }
+                if try await batcher.take(row, onBatch: onBatch, onReject: onReject) {
+                    onProgress(
+                        Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: batcher.summary.rows))
                 }
-                recordOpen = true
-                recordStartLine = lineNumber
-                pending = Array(line)
-                return nil
             }
-            pending.append(10)
-            pending.append(contentsOf: line)
-            recordOpen = CSVRecordSplitter.hasOpenQuote(line, startingOpen: true)
-            guard !recordOpen else { return nil }
-            let bytes = pending
-            pending = []
-            return try bytes.withUnsafeBufferPointer { buffer in
-                try record(buffer, lineNumber: recordStartLine, importer: importer)
-            }
-        }
-
-        mutating func record(_ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, importer: EventFileImporter) throws
-            -> RowOutcome?
-        {
-            let fields: [String]
-            switch CSVRecordSplitter.fields(bytes) {
-            case .success(let values): fields = values
-            case .failure(let error):
-                if header == nil {
-                    throw IngestError(
-                        file: importer.path, line: lineNumber, field: nil,
-                        reason: "the header line is not valid CSV: \(error.reason)")
+            let summary = try await batcher.finish(bytesRead: reader.bytesRead, onBatch: onBatch)
+            onProgress(Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: summary.rows))
+            return summary
+        case .csv:
+            let table = try CSVTableReader(path: path)
+            let header = try csvHeader(table.header, line: table.headerLine)
+            while let record = try table.next() {
+                let row: Result<UsageEvent, IngestError>
+                switch record {
+                case .malformed(let error): row = .failure(error)
+                case .fields(let line, let values, let raw):
+                    guard values.count == header.count else {
+                        row = .failure(
+                            IngestError(
+                                file: path, line: line, field: nil,
+                                reason: "has \(values.count) fields but the header has \(header.count)"))
+                        break
+                    }
+                    var fields: [String: FieldValue] = [:]
+                    fields.reserveCapacity(header.count)
+                    for (name, value) in zip(header, values) where !value.isEmpty { fields[name] = .string(value) }
+                    row = raw.withUnsafeBufferPointer { decodeFields(fields, lineNumber: line, raw: $0) }
                 }
-                return .rejected(
-                    IngestError(
-                        file: importer.path, line: lineNumber, field: nil,
-                        reason: "\(error.reason) (field \(error.column))"))
-            }
-            guard let header else {
-                let names = fields.map { $0.trimmingWhitespace().lowercased() }
-                for name in names where !EventRowDecoder.knownFields.contains(name) {
-                    let hint = EventRowDecoder.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
-                    throw IngestError(
-                        file: importer.path, line: lineNumber, field: name,
-                        reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
+                if try await batcher.take(row, onBatch: onBatch, onReject: onReject) {
+                    onProgress(
+                        Progress(bytesRead: table.bytesRead, fileSize: table.fileSize, rows: batcher.summary.rows))
                 }
-                if Set(names).count != names.count {
-                    throw IngestError(
-                        file: importer.path, line: lineNumber, field: nil, reason: "the header names a column twice")
-                }
-                self.header = names
-                return nil
             }
-            guard fields.count == header.count else {
-                return .rejected(
-                    IngestError(
-                        file: importer.path, line: lineNumber, field: nil,
-                        reason: "has \(fields.count) fields but the header has \(header.count)"))
-            }
-            var values: [String: FieldValue] = [:]
-            values.reserveCapacity(header.count)
-            for (name, value) in zip(header, fields) where !value.isEmpty {
-                values[name] = .string(value)
-            }
-            return importer.decodeFields(values, lineNumber: lineNumber, raw: bytes)
+            let summary = try await batcher.finish(bytesRead: table.bytesRead, onBatch: onBatch)
+            onProgress(Progress(bytesRead: table.bytesRead, fileSize: table.fileSize, rows: summary.rows))
+            return summary
         }
     }
 
-    enum RowOutcome {
-        case event(UsageEvent)
-        case rejected(IngestError)
+    /// The header's field names (lower case), or why it cannot be read.
+    private func csvHeader(_ columns: [String], line: Int) throws(IngestError) -> [String] {
+        let names = columns.map { $0.lowercased() }
+        for name in names where !EventRowDecoder.knownFields.contains(name) {
+            let hint = EventRowDecoder.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
+            throw IngestError(
+                file: path, line: line, field: name,
+                reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
+        }
+        if Set(names).count != names.count {
+            throw IngestError(file: path, line: line, field: nil, reason: "the header names a column twice")
+        }
+        return names
     }
 
-    func decodeJSONLine(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> RowOutcome {
+    func decodeJSONLine(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<UsageEvent, IngestError> {
         let fields: [String: FieldValue]
         do {
             fields = try JSONRowParser.parseObject(line)
         } catch {
-            return .rejected(
+            return .failure(
                 IngestError(
                     file: path, line: lineNumber, field: nil, reason: "\(error.reason) (column \(error.column))"))
         }
         return decodeFields(fields, lineNumber: lineNumber, raw: line)
     }
 
-    func decodeFields(_ fields: [String: FieldValue], lineNumber: Int, raw: UnsafeBufferPointer<UInt8>) -> RowOutcome {
+    func decodeFields(_ fields: [String: FieldValue], lineNumber: Int, raw: UnsafeBufferPointer<UInt8>) -> Result<
+        UsageEvent, IngestError
+    > {
         do {
-            return .event(try decoder.decode(fields) { RowIdentity.id(for: raw) })
+            return .success(try decoder.decode(fields) { RowIdentity.id(for: raw) })
         } catch {
-            return .rejected(IngestError(file: path, line: lineNumber, field: error.field, reason: error.reason))
+            return .failure(IngestError(file: path, line: lineNumber, field: error.field, reason: error.reason))
         }
     }
 }

@@ -187,7 +187,7 @@ public struct MappedImporter: Sendable {
             switch record {
             case .malformed(let error):
                 try await batcher.take(.failure(error), onBatch: onBatch, onReject: onReject)
-            case .fields(let line, let values):
+            case .fields(let line, let values, _):
                 guard values.count == table.header.count else {
                     let error = IngestError(
                         file: path, line: line, field: nil,

@@ -3,15 +3,17 @@
 /// CRLF line ends are accepted.
 public final class CSVTableReader {
     public enum Record {
-        /// A data record: its first line's number and its fields.
-        case fields(line: Int, values: [String])
+        /// A data record: its first line's number, its fields, and its bytes as written (for
+        /// ids derived from a row's content).
+        case fields(line: Int, values: [String], raw: [UInt8])
         /// A record that is not valid CSV.
         case malformed(IngestError)
     }
 
     public let path: String
-    /// The header's column names, trimmed.
+    /// The header's column names, trimmed, and its line number.
     public private(set) var header: [String] = []
+    public private(set) var headerLine = 1
     private var reader: LineReader
     private var pending: [UInt8] = []
     private var recordStartLine = 0
@@ -28,8 +30,9 @@ public final class CSVTableReader {
             throw IngestError(file: path, line: 1, field: nil, reason: "cannot read the header: \(error)")
         }
         switch first {
-        case .fields(_, let values)?:
+        case .fields(let line, let values, _)?:
             header = values.map { $0.trimmingWhitespace() }
+            headerLine = line
         case .malformed(let error)?:
             throw IngestError(
                 file: path, line: error.line, field: nil, reason: "the header is not valid CSV: \(error.reason)")
@@ -38,8 +41,9 @@ public final class CSVTableReader {
         }
     }
 
-    /// Bytes read so far.
+    /// Bytes read so far, and the file's size.
     public var bytesRead: Int64 { reader.bytesRead }
+    public var fileSize: Int64 { reader.fileSize }
 
     /// The next record, or nil at the end of the file.
     public func next() throws -> Record? {
@@ -83,7 +87,7 @@ public final class CSVTableReader {
 
     private func split(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Int) -> Record {
         switch CSVRecordSplitter.fields(bytes) {
-        case .success(let values): return .fields(line: line, values: values)
+        case .success(let values): return .fields(line: line, values: values, raw: Array(bytes))
         case .failure(let error):
             return .malformed(
                 IngestError(file: path, line: line, field: nil, reason: "\(error.reason) (field \(error.column))"))

@@ -9,12 +9,15 @@ struct EventBatcher {
 
     init(batchSize: Int) {
         self.batchSize = batchSize
+        batch.reserveCapacity(batchSize)
     }
 
+    /// Counts a row; returns whether a full batch was handed to `onBatch`.
+    @discardableResult
     mutating func take(
         _ outcome: Result<UsageEvent, IngestError>, onBatch: ([UsageEvent]) async throws -> Void,
         onReject: (IngestError) -> Void
-    ) async throws {
+    ) async throws -> Bool {
         summary.rows += 1
         switch outcome {
         case .success(let event):
@@ -24,10 +27,10 @@ struct EventBatcher {
             summary.rejected += 1
             onReject(error)
         }
-        if batch.count >= batchSize {
-            try await onBatch(batch)
-            batch.removeAll(keepingCapacity: true)
-        }
+        guard batch.count >= batchSize else { return false }
+        try await onBatch(batch)
+        batch.removeAll(keepingCapacity: true)
+        return true
     }
 
     /// Hands over the last batch; returns the counts with the bytes read.

@@ -8,6 +8,8 @@ public struct DecodedPage<Item: Sendable>: Sendable {
     /// Whether the page says more pages follow, and the cursor of the next one.
     public var hasMore = false
     public var nextPage: String?
+
+    static var noBuckets: String { "the page has no \"data\" array of buckets" }
 }
 
 extension UsageReportImporter {
@@ -19,7 +21,11 @@ extension UsageReportImporter {
         var decoded = DecodedPage<UsageEvent>()
         decoded.hasMore = page["has_more"] == .bool(true)
         decoded.nextPage = page["next_page"]?.stringValue
-        for (bucketIndex, bucket) in (page["data"]?.arrayValue ?? []).enumerated() {
+        guard let buckets = page["data"]?.arrayValue else {
+            decoded.errors.append(("data", DecodedPage<UsageEvent>.noBuckets))
+            return decoded
+        }
+        for (bucketIndex, bucket) in buckets.enumerated() {
             if let completeBefore, let end = bucketEnd(bucket), end > completeBefore { continue }
             for (resultIndex, result) in (bucket["results"]?.arrayValue ?? []).enumerated() {
                 do throws(RowError) {
@@ -59,8 +65,12 @@ extension BillingImporter {
         var decoded = DecodedPage<BillingLine>()
         decoded.hasMore = page["has_more"] == .bool(true)
         decoded.nextPage = page["next_page"]?.stringValue
+        guard let buckets = page["data"]?.arrayValue else {
+            decoded.errors.append(("data", DecodedPage<BillingLine>.noBuckets))
+            return decoded
+        }
         var seen: [String: Int] = [:]
-        for (bucketIndex, bucket) in (page["data"]?.arrayValue ?? []).enumerated() {
+        for (bucketIndex, bucket) in buckets.enumerated() {
             if let completeBefore, let end = UsageReportImporter.bucketEnd(bucket), end > completeBefore { continue }
             for (resultIndex, result) in (bucket["results"]?.arrayValue ?? []).enumerated() {
                 switch importer.costLine(bucket: bucket, result: result) {

@@ -57,34 +57,16 @@ public struct UsageReportImporter: Sendable {
         summary.bytes = Int64(data.count)
         var events: [UsageEvent] = []
         for (pageNumber, page) in pages.enumerated() {
-            guard let buckets = page["data"]?.arrayValue else {
-                summary.rows += 1
-                summary.rejected += 1
+            let decoded = Self.decode(page: page, format: format)
+            summary.rows += decoded.items.count + decoded.errors.count
+            summary.accepted += decoded.items.count
+            summary.rejected += decoded.errors.count
+            events += decoded.items
+            for error in decoded.errors {
                 onReject(
                     IngestError(
-                        file: path, line: pageNumber + 1, field: "data",
-                        reason: "page \(pageNumber + 1) has no 'data' array of buckets"))
-                continue
-            }
-            for (bucketIndex, bucket) in buckets.enumerated() {
-                for (resultIndex, result) in (bucket["results"]?.arrayValue ?? []).enumerated() {
-                    summary.rows += 1
-                    let location = "data[\(bucketIndex)].results[\(resultIndex)]"
-                    do {
-                        switch format {
-                        case .openAIUsage: events.append(try UsageReportImporter.openAI(bucket: bucket, result: result))
-                        case .anthropicUsage:
-                            events.append(try UsageReportImporter.anthropic(bucket: bucket, result: result))
-                        }
-                        summary.accepted += 1
-                    } catch {
-                        summary.rejected += 1
-                        onReject(
-                            IngestError(
-                                file: path, line: pageNumber + 1, field: "\(location).\(error.field)",
-                                reason: "page \(pageNumber + 1): \(error.reason)"))
-                    }
-                }
+                        file: path, line: pageNumber + 1, field: error.location,
+                        reason: "page \(pageNumber + 1): \(error.reason)"))
             }
             if events.count >= 5_000 {
                 try await onBatch(events)
