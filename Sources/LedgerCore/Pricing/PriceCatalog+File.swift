@@ -60,7 +60,8 @@ public struct CatalogFileError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    /// A decoding error as one line naming the path of the bad field.
+    public static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
             codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
                 .trimmingPrefix(".").description

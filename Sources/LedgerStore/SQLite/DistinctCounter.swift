@@ -50,7 +50,7 @@ enum DistinctCounter {
             arguments.append(value)
         }
         let sql =
-            "SELECT r.dimension_set, \(source.secondsExpression), r.\"user\", r.session \(source.scanClause) WHERE \(conditions.joined(separator: " AND "))"
+            "SELECT \(source.effectiveSet), \(source.secondsExpression), r.\"user\", r.session \(source.scanClause) WHERE \(conditions.joined(separator: " AND "))"
         let statement = try db.makeStatement(sql: sql)
         try statement.setArguments(StatementArguments(arguments))
         let raw = statement.sqliteStatement

@@ -33,6 +33,14 @@ struct DimensionSet: Hashable, Sendable {
         hasher.combine(outcome)
     }
 
+    /// A set from its values in `SQLiteSchema.mainDimensions` order.
+    init(values: [String]) {
+        precondition(values.count == SQLiteSchema.mainDimensions.count)
+        (provider, model, source, serviceTier, outcome) = (values[0], values[1], values[2], values[3], values[4])
+        (organisation, team, project, application, feature) = (values[5], values[6], values[7], values[8], values[9])
+        (customer, costCentre, environment) = (values[10], values[11], values[12])
+    }
+
     /// Values in `SQLiteSchema.mainDimensions` order.
     var values: [String] {
         [

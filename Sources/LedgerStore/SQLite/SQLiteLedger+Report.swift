@@ -17,16 +17,43 @@ struct ReportSource {
             metricExpressions: SQLiteSchema.metricColumns.map { "r." + SQLiteSchema.quoted($0) })
     }
 
+    /// Whether allocation results are joined in: none recorded, per dimension set, or per set and
+    /// per event (the raw events only).
+    var allocation = AllocationJoin.none
+
+    enum AllocationJoin { case none, sets, events }
+
     /// The table as `r`; for the raw events, only the rowid ranges of the zones that overlap the
-    /// query's time range (the zone map stands in for an index on time).
+    /// query's time range (the zone map stands in for an index on time). With allocation results
+    /// recorded, each row is joined to the set its period's allocation gives it.
     var scanClause: String {
-        isRaw
+        let scan =
+            isRaw
             ? " FROM event_zones z JOIN events r ON r.seq BETWEEN z.first_seq AND z.last_seq"
             : " FROM \(table) r"
+        switch allocation {
+        case .none: return scan
+        case .sets:
+            return scan
+                + " LEFT JOIN allocation_sets a ON a.source_set = r.dimension_set AND a.period_start <= \(secondsExpression) AND \(secondsExpression) < a.period_end"
+        case .events:
+            return scan
+                + " LEFT JOIN allocation_sets a ON a.source_set = r.dimension_set AND a.period_start <= \(secondsExpression) AND \(secondsExpression) < a.period_end"
+                + " LEFT JOIN allocation_events ae ON ae.seq = r.seq"
+        }
     }
 
-    /// The `FROM` clause: the scan, joined to its dimension sets as `d`.
-    var fromClause: String { scanClause + " JOIN dimension_sets d ON d.id = r.dimension_set" }
+    /// The dimension set a row counts under: its allocated set when one applies.
+    var effectiveSet: String {
+        switch allocation {
+        case .none: "r.dimension_set"
+        case .sets: "COALESCE(a.allocated_set, r.dimension_set)"
+        case .events: "COALESCE(ae.allocated_set, a.allocated_set, r.dimension_set)"
+        }
+    }
+
+    /// The `FROM` clause: the scan, joined to its (allocated) dimension sets as `d`.
+    var fromClause: String { scanClause + " JOIN dimension_sets d ON d.id = \(effectiveSet)" }
 
     static let events: ReportSource = {
         let waste = "d.outcome IN ('error','retried','cancelled')"
@@ -93,7 +120,31 @@ extension ReportDimension {
 
 extension SQLiteLedger {
     /// Picks the smallest table that holds every dimension the query needs at its granularity.
-    static func plan(_ query: ReportQuery) -> (main: ReportSource, distinct: ReportSource) {
+    static func plan(_ query: ReportQuery, allocation: ReportSource.AllocationJoin = .none) -> (
+        main: ReportSource, distinct: ReportSource
+    ) {
+        var (main, distinct) = plan(query, eventLevel: allocation == .events)
+        main.allocation = main.isRaw ? allocation : (allocation == .none ? .none : .sets)
+        distinct.allocation = distinct.isRaw ? allocation : (allocation == .none ? .none : .sets)
+        return (main, distinct)
+    }
+
+    /// The allocation results a report over `query`'s period must join: event-level results send
+    /// every report to the raw events, since rollups are kept per recorded set.
+    static func allocationJoin(_ db: Database, query: ReportQuery) throws -> ReportSource.AllocationJoin {
+        let level = try Int.fetchOne(
+            db,
+            sql: "SELECT MAX(event_level) FROM allocation_runs WHERE period_start < ? AND period_end > ?",
+            arguments: [query.to.seconds, query.from.seconds])
+        switch level {
+        case nil: return .none
+        case 0: return .sets
+        default: return .events
+        }
+    }
+
+    private static func plan(_ query: ReportQuery, eventLevel: Bool) -> (main: ReportSource, distinct: ReportSource) {
+        if eventLevel { return (.events, .events) }
         let needed = Set((query.groupBy + Array(query.filters.keys)).map { $0.columnName ?? "\u{0}tag" })
         let dayAligned = query.from.seconds % 86_400 == 0 && query.to.seconds % 86_400 == 0
         let hourAligned = query.from.seconds % 3_600 == 0 && query.to.seconds % 3_600 == 0
@@ -119,8 +170,9 @@ extension SQLiteLedger {
             throw LedgerStoreError(
                 "The report period is empty: --from \(query.from.iso8601) is not before --to \(query.to.iso8601).")
         }
-        let (main, distinct) = SQLiteLedger.plan(query)
         return try await pool.read { db in
+            let (main, distinct) = SQLiteLedger.plan(
+                query, allocation: try SQLiteLedger.allocationJoin(db, query: query))
             var rows = try SQLiteLedger.aggregate(db, query: query, source: main)
             var totals = ReportMetrics()
             for row in rows { totals.add(row.metrics) }

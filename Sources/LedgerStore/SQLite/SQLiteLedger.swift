@@ -275,7 +275,7 @@ public final class SQLiteLedger: Ledger {
     }
 
     /// The id of a dimension set, adding it when new.
-    private static func dimensionSetID(_ set: DimensionSet, db: Database) throws -> Int64 {
+    static func dimensionSetID(_ set: DimensionSet, db: Database) throws -> Int64 {
         let columns = SQLiteSchema.mainDimensions.map(SQLiteSchema.quoted)
         let arguments = StatementArguments(set.values)
         if let id = try Int64.fetchOne(

@@ -171,6 +171,65 @@ enum SQLiteSchema {
                     )
                     """)
         }
+        migrator.registerMigration("v5-chargeback") { db in
+            // Allocation rules (versions of one YAML document) and the per-month results of applying
+            // them. Events are never edited: a report joins an event's recorded dimension set to the
+            // set its period's allocation gives it (per set, or per event for rules that read
+            // per-event fields such as tags).
+            try db.execute(
+                sql: """
+                    CREATE TABLE allocation_rule_sets (
+                        version INTEGER PRIMARY KEY,
+                        document TEXT NOT NULL,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE allocation_runs (
+                        period_start INTEGER PRIMARY KEY,
+                        period_end INTEGER NOT NULL CHECK (period_end > period_start),
+                        rule_version INTEGER NOT NULL,
+                        ran_at INTEGER NOT NULL,
+                        event_level INTEGER NOT NULL CHECK (event_level IN (0, 1)),
+                        summary TEXT NOT NULL
+                    );
+                    CREATE TABLE allocation_sets (
+                        source_set INTEGER NOT NULL,
+                        period_start INTEGER NOT NULL,
+                        period_end INTEGER NOT NULL,
+                        allocated_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                        rule TEXT NOT NULL,
+                        PRIMARY KEY (source_set, period_start)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE allocation_events (
+                        seq INTEGER PRIMARY KEY,
+                        allocated_set INTEGER NOT NULL REFERENCES dimension_sets(id),
+                        rule TEXT NOT NULL
+                    );
+                    CREATE TABLE outcomes (
+                        id TEXT PRIMARY KEY CHECK (id <> ''),
+                        ts INTEGER NOT NULL,
+                        feature TEXT NOT NULL CHECK (feature <> ''),
+                        customer TEXT NOT NULL DEFAULT '',
+                        name TEXT NOT NULL DEFAULT '',
+                        count INTEGER NOT NULL CHECK (count >= 0),
+                        value_pico TEXT NOT NULL
+                    );
+                    CREATE INDEX outcomes_by_time ON outcomes(ts);
+                    CREATE TABLE closed_periods (
+                        period_start INTEGER PRIMARY KEY,
+                        period_end INTEGER NOT NULL,
+                        closed_at INTEGER NOT NULL,
+                        last_seq INTEGER NOT NULL
+                    );
+                    CREATE TABLE statements (
+                        number TEXT PRIMARY KEY,
+                        period_start INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        document TEXT NOT NULL,
+                        issued_at INTEGER NOT NULL,
+                        UNIQUE (period_start, subject)
+                    );
+                    """)
+        }
         return migrator
     }
 }
