@@ -25,6 +25,15 @@ grep -Eq "Test run with [0-9]+ tests? .*passed" "$log" || { echo "error: tests d
 echo "==> parser fuzz corpus (replayed without the fuzzer; scripts/fuzz/run.sh fuzzes)"
 "$(swift build --show-bin-path)/ParserFuzz" Fuzz/corpus
 
+echo "==> FOCUS 1.2: export last month of a demo ledger and run the conformance check on it"
+bin="$(swift build --show-bin-path)"
+focus_dir=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$focus_dir"' EXIT
+last_month=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)
+"$bin/tokenledger" demo --db "$focus_dir/demo.sqlite" --events 20000 --quiet
+"$bin/tokenledger" export focus --period "$last_month" --db "$focus_dir/demo.sqlite" --output "$focus_dir/focus.csv"
+"$bin/tokenledger" export focus --check "$focus_dir/focus.csv"
+
 echo "==> gateway from outside: official openai, anthropic and OpenTelemetry SDKs, kill -9 recovery"
 venv=.build/sdk-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai, anthropic, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then

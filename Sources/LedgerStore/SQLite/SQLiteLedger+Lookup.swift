@@ -3,42 +3,71 @@ import GRDB
 public import LedgerCore
 
 extension SQLiteLedger {
+    /// The columns `decodeEvent` reads, from events as `alias` joined to their sets as `d`.
+    static func eventColumns(_ alias: String) -> String {
+        let fields = [
+            "seq", "id", "ts", "user", "session", "region", "resolved_model", "latency_ms", "requests", "long_context",
+            "gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced",
+        ]
+        return (fields + SQLiteSchema.tokenColumns).map { alias + "." + SQLiteSchema.quoted($0) }
+            .joined(separator: ", ") + ", "
+            + SQLiteSchema.mainDimensions.map { "d." + SQLiteSchema.quoted($0) }.joined(separator: ", ")
+    }
+
+    /// An event as recorded, from a row of `eventColumns`.
+    static func decodeEvent(_ row: Row) -> RatedEvent {
+        var event = UsageEvent(
+            id: row["id"], timestamp: Timestamp(microseconds: row["ts"]), source: row["source"],
+            provider: row["provider"], model: row["model"])
+        event.region = (row["region"] as String?).flatMap { $0.isEmpty ? nil : $0 }
+        event.serviceTier = ServiceTier(rawValue: row["service_tier"]) ?? .standard
+        event.outcome = Outcome(rawValue: row["outcome"]) ?? .ok
+        event.latencyMilliseconds = row["latency_ms"]
+        event.requests = row["requests"]
+        event.longContext = (row["long_context"] as Int64?).map { $0 == 1 }
+        event.resources = ResourceUsage(gpuSeconds: row["gpu_seconds"], storageByteHours: row["storage_byte_hours"])
+        for kind in TokenKind.allCases { event.tokens[kind] = row[kind.rawValue] }
+        for dimension in AttributionDimension.allCases {
+            let value: String? = row[dimension.rawValue]
+            if let value, !value.isEmpty { event.attribution[dimension] = value }
+        }
+        if let tags: String = row["tags"],
+            let object = try? JSONDecoder().decode([String: String].self, from: Data(tags.utf8))
+        {
+            event.tags = object
+        }
+        return RatedEvent(
+            event: event, cost: Cost(picodollars: Int128(row["cost_pico"] as Int64)), priced: row["priced"],
+            resolvedModel: row["resolved_model"])
+    }
+
     /// The recorded event with id `id` (for the gateway, the request id), or `nil`.
     public func event(id: String) async throws -> RatedEvent? {
         try await pool.read { db in
-            let tokenColumns = SQLiteSchema.tokenColumns.map { "e." + SQLiteSchema.quoted($0) }.joined(separator: ", ")
-            let dimensions = SQLiteSchema.mainDimensions.map { "d." + SQLiteSchema.quoted($0) }.joined(separator: ", ")
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT e.id, e.ts, e."user", e.session, e.region, e.resolved_model, e.latency_ms, e.requests,
-                            e.tags, e.cost_pico, e.priced, \(tokenColumns), \(dimensions)
-                        FROM events e JOIN dimension_sets d ON d.id = e.dimension_set WHERE e.id = ?
-                        """, arguments: [id])
-            else { return nil }
-            var event = UsageEvent(
-                id: row["id"], timestamp: Timestamp(microseconds: row["ts"]), source: row["source"],
-                provider: row["provider"], model: row["model"])
-            event.region = (row["region"] as String?).flatMap { $0.isEmpty ? nil : $0 }
-            event.serviceTier = ServiceTier(rawValue: row["service_tier"]) ?? .standard
-            event.outcome = Outcome(rawValue: row["outcome"]) ?? .ok
-            event.latencyMilliseconds = row["latency_ms"]
-            event.requests = row["requests"]
-            for kind in TokenKind.allCases { event.tokens[kind] = row[kind.rawValue] }
-            for dimension in AttributionDimension.allCases {
-                let column = dimension.rawValue
-                let value: String? = row[column]
-                if let value, !value.isEmpty { event.attribution[dimension] = value }
-            }
-            if let tags: String = row["tags"], let data = tags.data(using: .utf8),
-                let object = try? JSONDecoder().decode([String: String].self, from: data)
-            {
-                event.tags = object
-            }
-            return RatedEvent(
-                event: event, cost: Cost(picodollars: Int128(row["cost_pico"] as Int64)), priced: row["priced"],
-                resolvedModel: row["resolved_model"])
+            try Row.fetchOne(
+                db,
+                sql:
+                    "SELECT \(Self.eventColumns("e")) FROM events e JOIN dimension_sets d ON d.id = e.dimension_set WHERE e.id = ?",
+                arguments: [id]
+            ).map(Self.decodeEvent)
+        }
+    }
+
+    /// Calls `body` with every event in `[from, to)`, in recording order, with its dimensions as
+    /// allocated (see `allocate`) and its sequence number. Reads in one snapshot; blocks the calling
+    /// thread, so call it from batch work (exports, statements), not from a server's event loop.
+    public func forEachEvent(
+        from: Timestamp, to: Timestamp, _ body: (_ sequence: Int64, _ event: RatedEvent) throws -> Void
+    ) throws {
+        try pool.read { db in
+            let query = ReportQuery(from: from, to: to)
+            var source = ReportSource.events
+            source.allocation = try Self.allocationJoin(db, query: query)
+            let (range, arguments) = source.rangeCondition(query)
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT \(Self.eventColumns("r"))\(source.fromClause) WHERE \(range) ORDER BY r.seq",
+                arguments: StatementArguments(arguments))
+            while let row = try cursor.next() { try body(row["seq"], Self.decodeEvent(row)) }
         }
     }
 }
