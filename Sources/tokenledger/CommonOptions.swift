@@ -49,8 +49,10 @@ struct FileConfiguration: Decodable {
     var prices: Prices?
     /// The gateway's sections (server, upstreams, aliases, keys, budgets, limits).
     var gateway = GatewayConfiguration()
+    /// Rate cards, shared-cost pools, exchange rates (docs/CHARGEBACK.md).
+    var chargeback = ChargebackConfiguration()
 
-    enum CodingKeys: String, CodingKey { case ledger, prices }
+    enum CodingKeys: String, CodingKey { case ledger, prices, chargeback }
 
     init() {}
 
@@ -58,6 +60,7 @@ struct FileConfiguration: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         ledger = try container.decodeIfPresent(Ledger.self, forKey: .ledger)
         prices = try container.decodeIfPresent(Prices.self, forKey: .prices)
+        chargeback = try container.decodeIfPresent(ChargebackConfiguration.self, forKey: .chargeback) ?? .init()
         gateway = try GatewayConfiguration(from: decoder)
     }
 
@@ -67,7 +70,15 @@ struct FileConfiguration: Decodable {
             throw ValidationError("Cannot read the configuration file '\(path)'.")
         }
         do {
-            return try YAMLDecoder().decode(FileConfiguration.self, from: text)
+            let configuration = try YAMLDecoder().decode(FileConfiguration.self, from: text)
+            if let problem = configuration.chargeback.problem() {
+                throw ValidationError("Configuration file '\(path)', chargeback: \(problem).")
+            }
+            return configuration
+        } catch let error as ValidationError {
+            throw error
+        } catch let error as DecodingError {
+            throw ValidationError("Configuration file '\(path)' is not valid \(CatalogFileError.describe(error)).")
         } catch {
             throw ValidationError("Configuration file '\(path)' is not valid: \(error)")
         }

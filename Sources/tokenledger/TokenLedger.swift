@@ -10,7 +10,8 @@ struct TokenLedger: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, KeysCommand.self, DemoCommand.self, ReportCommand.self, ImportCommand.self,
             PriceCommand.self, PricesCommand.self, ReconcileCommand.self, EffectivePriceCommand.self, SyncCommand.self,
-            RulesCommand.self, AllocateCommand.self, ExportCommand.self,
+            RulesCommand.self, AllocateCommand.self, ExportCommand.self, StatementCommand.self, PeriodCommand.self,
+            PoolsCommand.self, ExplainCommand.self,
         ]
     )
 }

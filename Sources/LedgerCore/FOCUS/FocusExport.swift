@@ -4,14 +4,20 @@
 /// Tokens are the consumed quantity (`Tokens`); the pricing quantity is millions of tokens
 /// (`1000000 Tokens`) so `ListUnitPrice × PricingQuantity = ListCost` exactly. Catalog entries are
 /// the SKUs; the attribution dimensions and event tags are the `Tags`.
+///
+/// Besides the mandatory columns it writes the conditional ones the official validator's rules
+/// read: `CommitmentDiscountStatus` (always null: no commitments) and the `PricingCurrency*`
+/// columns (prices are in the billing currency, so they repeat the unit prices and cost).
 public struct FocusExport: Sendable {
     /// The columns written, FOCUS columns first (spec order), then custom `x_` columns.
     public static let header: [String] = [
         "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
         "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
-        "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "ConsumedQuantity", "ConsumedUnit",
-        "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceId", "InvoiceIssuerName", "ListCost",
-        "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
+        "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountStatus", "ConsumedQuantity",
+        "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceId", "InvoiceIssuerName",
+        "ListCost", "ListUnitPrice", "PricingCategory", "PricingCurrency", "PricingCurrencyContractedUnitPrice",
+        "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "PricingQuantity", "PricingUnit",
+        "ProviderName", "PublisherName",
         "RegionId", "RegionName", "ServiceCategory", "ServiceName", "ServiceSubcategory", "SkuId", "SkuMeter",
         "SkuPriceDetails", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags", "x_Requests", "x_Unpriced",
     ]
@@ -141,9 +147,10 @@ public struct FocusExport: Sendable {
             return [
                 nil, billed, billingAccountID, billingAccountName, "USD", billingEnd, billingStart, "Usage", nil,
                 "\(key.model) \(meter.lowercased()) (\(service.providerName))", "Usage-Based", Self.dateTime(dayEnd),
-                Self.dateTime(dayStart), Self.decimal(Int128(figures.quantity), scale: 0), units.consumed,
+                Self.dateTime(dayStart), nil, Self.decimal(Int128(figures.quantity), scale: 0), units.consumed,
                 listCost, unitPrice, billed, nil, service.invoiceIssuerName, listCost, unitPrice,
-                key.serviceTier == "standard" ? "Standard" : "Other", pricingQuantity.text, units.pricing,
+                key.serviceTier == "standard" ? "Standard" : "Other", "USD", unitPrice, billed, unitPrice,
+                pricingQuantity.text, units.pricing,
                 service.providerName, service.publisherName, key.region, key.region, service.category,
                 service.serviceName, service.subcategory, key.model, meter, Self.json(details),
                 "\(key.provider):\(key.model):\(key.kind):\(key.serviceTier)"

@@ -54,18 +54,33 @@ extension SQLiteLedger {
     }
 
     /// Calls `body` with every event in `[from, to)`, in recording order, with its dimensions as
-    /// allocated (see `allocate`) and its sequence number. Reads in one snapshot; blocks the calling
-    /// thread, so call it from batch work (exports, statements), not from a server's event loop.
+    /// allocated (see `allocate`) and its sequence number; only the subject's events when one is
+    /// given, and only sequence numbers in `(after, through]` when bounds are given. Reads in one
+    /// snapshot; blocks the calling thread, so call it from batch work (exports, statements), not
+    /// from a server's event loop.
     public func forEachEvent(
-        from: Timestamp, to: Timestamp, _ body: (_ sequence: Int64, _ event: RatedEvent) throws -> Void
+        from: Timestamp, to: Timestamp, subject: StatementSubject? = nil, after: Int64? = nil, through: Int64? = nil,
+        _ body: (_ sequence: Int64, _ event: RatedEvent) throws -> Void
     ) throws {
         try pool.read { db in
             let query = ReportQuery(from: from, to: to)
             var source = ReportSource.events
             source.allocation = try Self.allocationJoin(db, query: query)
-            let (range, arguments) = source.rangeCondition(query)
+            var (condition, arguments) = source.rangeCondition(query)
+            if let subject {
+                condition += " AND d.\(SQLiteSchema.quoted(subject.dimension.rawValue)) = ?"
+                arguments.append(subject.value)
+            }
+            if let after {
+                condition += " AND r.seq > ?"
+                arguments.append(after)
+            }
+            if let through {
+                condition += " AND r.seq <= ?"
+                arguments.append(through)
+            }
             let cursor = try Row.fetchCursor(
-                db, sql: "SELECT \(Self.eventColumns("r"))\(source.fromClause) WHERE \(range) ORDER BY r.seq",
+                db, sql: "SELECT \(Self.eventColumns("r"))\(source.fromClause) WHERE \(condition) ORDER BY r.seq",
                 arguments: StatementArguments(arguments))
             while let row = try cursor.next() { try body(row["seq"], Self.decodeEvent(row)) }
         }
