@@ -23,6 +23,13 @@ enum IngestAPI {
                 return gateway.adminError(error.status, error.message)
             }
         }
+        router.post("/api/v1/outcomes") { request, _ in
+            do {
+                return try await gateway.ingestOutcomes(request)
+            } catch let error as IngestError {
+                return gateway.adminError(error.status, error.message)
+            }
+        }
     }
 }
 
@@ -81,8 +88,8 @@ extension Gateway {
         return IngestCaller(owner: key.owner, keyID: key.id)
     }
 
-    func ingestEvents(_ request: Request) async throws -> Response {
-        let caller = try await ingestCaller(request)
+    /// The body's `key` array (`{"events": [...]}`, `{"outcomes": [...]}`), within the batch limit.
+    func batch(_ request: Request, key: String) async throws -> [JSONValue] {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
@@ -101,15 +108,67 @@ extension Gateway {
                 status: 400,
                 message: "The body is not a JSON object (\(failure)). Send {\"events\": [{…}, …]} (docs/EVENTS.md).")
         }
-        guard case .array(let items) = fields["events"] else {
+        guard case .array(let items) = fields[key] else {
             throw IngestError(
-                status: 400, message: "The body has no \"events\" array. Send {\"events\": [{…}, …]} (docs/EVENTS.md).")
+                status: 400, message: "The body has no \"\(key)\" array. Send {\"\(key)\": [{…}, …]}.")
         }
         guard items.count <= IngestAPI.maximumEvents else {
             throw IngestError(
                 status: 413,
-                message: "\(items.count) events in one batch; at most \(IngestAPI.maximumEvents). Split the batch.")
+                message: "\(items.count) \(key) in one batch; at most \(IngestAPI.maximumEvents). Split the batch.")
         }
+        return items
+    }
+
+    /// `POST /api/v1/outcomes`: business outcomes (`{"outcomes": [{"id","timestamp","feature",
+    /// "customer","outcome","count","value"}]}`), idempotent by id; an ingest key that belongs to a
+    /// customer records only that customer's outcomes.
+    func ingestOutcomes(_ request: Request) async throws -> Response {
+        let caller = try await ingestCaller(request)
+        let items = try await batch(request, key: "outcomes")
+        var accepted: [BusinessOutcome] = []
+        var errors: [OrderedJSON] = []
+        for (index, item) in items.enumerated() {
+            guard case .object(let members) = item else {
+                errors.append(.object([("index", .integer(Int64(index))), ("message", .string("not a JSON object"))]))
+                continue
+            }
+            do throws(BusinessOutcome.Problem) {
+                var outcome = try BusinessOutcome(members: members)
+                if let owner = caller.owner.customer {
+                    if let customer = outcome.customer, customer != owner {
+                        throw BusinessOutcome.Problem(
+                            field: "customer",
+                            reason:
+                                "This ingest key belongs to customer '\(owner)' and cannot record outcomes for '\(customer)'."
+                        )
+                    }
+                    outcome.customer = owner
+                }
+                accepted.append(outcome)
+            } catch {
+                var entry: [(String, OrderedJSON)] = [("index", .integer(Int64(index)))]
+                if case .string(let id)? = members["id"] { entry.append(("id", .string(id))) }
+                entry.append(("field", .string(error.field)))
+                entry.append(("message", .string(error.reason)))
+                errors.append(.object(entry))
+            }
+        }
+        let summary = try await ledger.recordOutcomes(accepted)
+        return Self.json(
+            .object([
+                ("received", .integer(Int64(items.count))),
+                ("recorded", .integer(Int64(summary.inserted))),
+                ("duplicates", .integer(Int64(summary.duplicates))),
+                ("rejected", .integer(Int64(errors.count))),
+                ("errors", .array(errors)),
+            ]),
+            status: accepted.isEmpty && !items.isEmpty ? 400 : 200)
+    }
+
+    func ingestEvents(_ request: Request) async throws -> Response {
+        let caller = try await ingestCaller(request)
+        let items = try await batch(request, key: "events")
         let decoder = EventRowDecoder(defaultSource: "api")
         var accepted: [RatedEvent] = []
         var errors: [OrderedJSON] = []

@@ -11,7 +11,7 @@ struct TokenLedger: AsyncParsableCommand {
             ServeCommand.self, KeysCommand.self, DemoCommand.self, ReportCommand.self, ImportCommand.self,
             PriceCommand.self, PricesCommand.self, ReconcileCommand.self, EffectivePriceCommand.self, SyncCommand.self,
             RulesCommand.self, AllocateCommand.self, ExportCommand.self, StatementCommand.self, PeriodCommand.self,
-            PoolsCommand.self, ExplainCommand.self,
+            PoolsCommand.self, ExplainCommand.self, OutcomesCommand.self, ValueCommand.self,
         ]
     )
 }

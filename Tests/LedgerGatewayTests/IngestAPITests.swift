@@ -47,6 +47,33 @@ import Testing
         }
     }
 
+    @Test func outcomesAreRecordedOnceAndFeedValue() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key(purpose: .ingest)
+            let batch = """
+                {"outcomes":[\
+                {"id":"o1","timestamp":"2026-11-02T10:00:00Z","feature":"answer-bot","customer":"acme","outcome":"ticket_resolved","count":3,"value":"12.50"},\
+                {"id":"o2","timestamp":"2026-11-03T10:00:00Z","feature":"answer-bot","value":2},\
+                {"id":"o3","timestamp":"2026-11-03T10:00:00Z","value":"1"},\
+                {"id":"o4","timestamp":"2026-11-03T10:00:00Z","feature":"x","value":"12,50"}]}
+                """
+            let reply = try await harness.post("/api/v1/outcomes", key: key.secret, body: batch)
+            #expect(reply.status == 200, "\(reply.body)")
+            #expect(reply.json?["recorded"] == .integer(2) && reply.json?["rejected"] == .integer(2))
+            let errors = try #require(reply.json?["errors"]?.arrayValue)
+            #expect(errors[0]["id"] == .string("o3") && errors[0]["field"] == .string("feature"))
+            #expect(errors[1]["field"] == .string("value"))
+            let again = try await harness.post("/api/v1/outcomes", key: key.secret, body: batch)
+            #expect(again.json?["recorded"] == .integer(0) && again.json?["duplicates"] == .integer(2))
+            let totals = try await harness.gateway.ledger.outcomeTotals(
+                from: Timestamp(parsing: "2026-11-01")!, to: Timestamp(parsing: "2026-12-01")!, by: .feature)
+            #expect(totals["answer-bot"]?.count == 4)
+            #expect(totals["answer-bot"]?.value.decimalString == "14.50")
+            let unauthenticated = try await harness.post("/api/v1/outcomes", key: nil, body: batch)
+            #expect(unauthenticated.status == 401)
+        }
+    }
+
     @Test func keysAreCheckedAndBadBodiesExplained() async throws {
         try await GatewayHarness.run { harness in
             let gatewayKey = try await harness.key()

@@ -163,3 +163,31 @@ import Testing
         #expect(badShares.status != 0 && badShares.error.contains("add up to 50%"), "\(badShares.error)")
     }
 }
+
+/// Outcomes imported next to usage give cost per outcome, value per dollar and ROI by feature.
+@Suite struct ValueCommandTests {
+    @Test func valueByFeature() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        let db = runner.path("l.sqlite")
+        try runner.write("events.jsonl", StatementCommandTests.events)
+        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        try runner.write(
+            "outcomes.jsonl",
+            #"{"id":"o1","timestamp":"2026-09-10T00:00:00Z","feature":"chat","outcome":"answer","count":38,"value":"19.00"}"#
+                + "\n" + #"{"id":"o2","timestamp":"2026-09-10T00:00:00Z","feature":"chat","count":"many"}"# + "\n")
+        let imported = try runner.run(["outcomes", "import", runner.path("outcomes.jsonl"), "--db", db])
+        #expect(imported.status == 1)
+        #expect(imported.output.contains("1 recorded") && imported.error.contains("outcomes.jsonl:2: field 'count'"))
+        let value = try runner.run(["value", "--period", "2026-09", "--db", db, "--format", "json"])
+        #expect(value.status == 0, "\(value.error)")
+        let rows = try value.json()["rows"] as! [[String: Any]]
+        let chat = rows.first { $0["feature"] as? String == "chat" }!
+        // chat cost: 3.50 + 0.30 = 3.80 for 38 answers worth 19.00.
+        #expect(chat["cost_usd"] as? String == "3.80")
+        #expect(chat["cost_per_outcome"] as? String == "0.100000")
+        #expect(chat["value_per_dollar"] as? String == "5.00")
+        #expect(chat["roi_percent"] as? String == "400.00")
+        #expect(chat["cost_per_request"] as? String == "1.900000")
+    }
+}

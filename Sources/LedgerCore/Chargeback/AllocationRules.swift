@@ -23,6 +23,10 @@ public struct AllocationRuleSet: Sendable, Hashable, Codable {
     /// per-dimension-set rollups do not hold.
     public var readsEventFields: Bool { rules.contains { $0.when.readsEventFields } }
 
+    /// The per-event fields any rule reads: an event's allocation depends only on its dimension
+    /// set, these fields and its time.
+    public var eventFields: Set<ReportDimension> { rules.reduce(into: []) { $0.formUnion($1.when.eventFields) } }
+
     /// The instants inside `[from, to)` where a rule starts or stops applying, sorted.
     public func boundaries(from: Timestamp, to: Timestamp) -> [Timestamp] {
         var result = Set<Timestamp>()
@@ -217,6 +221,16 @@ public indirect enum AllocationCondition: Sendable, Hashable, Codable {
         case .all(let conditions): conditions.allSatisfy { $0.matches(subject) }
         case .any(let conditions): conditions.contains { $0.matches(subject) }
         case .not(let condition): !condition.matches(subject)
+        }
+    }
+
+    /// The per-event fields (user, session, region, tags) the condition reads.
+    public var eventFields: Set<ReportDimension> {
+        switch self {
+        case .always: []
+        case .field(let field, _): Self.isEventField(field) ? [field] : []
+        case .all(let conditions), .any(let conditions): conditions.reduce(into: []) { $0.formUnion($1.eventFields) }
+        case .not(let condition): condition.eventFields
         }
     }
 

@@ -251,10 +251,13 @@ extension SQLiteLedger {
 
         // Per event, when a rule reads tags, users, sessions or regions.
         var eventRows: [(Int64, Int64, String)] = []
+        var staleEvents: [Int64] = []
         if summary.eventLevel {
             let sql = """
-                SELECT r.seq, r.ts, r.dimension_set, r."user", r.session, r.region, r.tags, r.requests, r.cost_pico
+                SELECT r.seq, r.ts, r.dimension_set, r."user", r.session, r.region, r.tags, r.requests, r.cost_pico,
+                    ae.allocated_set, ae.rule
                 FROM event_zones z JOIN events r ON r.seq BETWEEN z.first_seq AND z.last_seq
+                LEFT JOIN allocation_events ae ON ae.seq = r.seq
                 WHERE z.max_ts >= ? AND z.min_ts < ? AND r.ts >= ? AND r.ts < ?
                 """
             let statement = try db.makeStatement(sql: sql)
@@ -266,9 +269,25 @@ extension SQLiteLedger {
             struct MemoKey: Hashable {
                 var set: Int64
                 var segment: Int
-                var fields: String
+                var fields: UInt64
             }
-            var memo: [MemoKey: (subject: SetSubject, outcome: AllocationOutcome?, differs: Bool)] = [:]
+            var memo: [MemoKey: Int] = [:]
+            var entries:
+                [(
+                    subject: SetSubject, outcome: AllocationOutcome?, segment: Int, allocated: Int64?, rule: String,
+                    figures: Figures
+                )] = []
+            let fields = rules.eventFields
+            let readsUser = fields.contains(.attribution(.user))
+            let readsSession = fields.contains(.attribution(.session))
+            let readsRegion = fields.contains(.region)
+            let readsTags = fields.contains { if case .tag = $0 { true } else { false } }
+            func sameText(_ column: Int32, _ expected: String) -> Bool {
+                let count = Int(sqlite3_column_bytes(raw, column))
+                guard count > 0, let pointer = sqlite3_column_text(raw, column) else { return expected.isEmpty }
+                var expected = expected
+                return expected.withUTF8 { $0.count == count && memcmp($0.baseAddress!, pointer, count) == 0 }
+            }
             func text(_ column: Int32) -> String {
                 guard let pointer = sqlite3_column_text(raw, column) else { return "" }
                 return String(cString: pointer)
@@ -283,18 +302,29 @@ extension SQLiteLedger {
                 let seq = sqlite3_column_int64(raw, 0)
                 let seconds = sqlite3_column_int64(raw, 1) / 1_000_000
                 let set = sqlite3_column_int64(raw, 2)
-                let (user, session, region, tags) = (text(3), text(4), text(5), text(6))
+                // Only the fields some rule reads go into the key (sessions are nearly unique per
+                // event; users, regions and tags repeat). The key hashes the column bytes in place
+                // (64-bit FNV-1a; two distinct field values would have to collide to share a result).
+                var hash = FNV1a.basis
+                for (column, wanted) in [(Int32(3), readsUser), (4, readsSession), (5, readsRegion), (6, readsTags)]
+                where wanted {
+                    if let pointer = sqlite3_column_text(raw, column) {
+                        let count = Int(sqlite3_column_bytes(raw, column))
+                        hash = FNV1a.hash(UnsafeBufferPointer(start: pointer, count: count), startingFrom: hash)
+                    }
+                    hash = (hash ^ 0xFF) &* 0x0000_0100_0000_01B3
+                }
                 let figures = Figures(
                     requests: sqlite3_column_int64(raw, 7),
                     cost: Cost(picodollars: Int128(sqlite3_column_int64(raw, 8))))
                 let index = segment(ofSeconds: seconds)
-                let key = MemoKey(
-                    set: set, segment: index, fields: user + "\u{1}" + session + "\u{1}" + region + "\u{1}" + tags)
-                let entry: (subject: SetSubject, outcome: AllocationOutcome?, differs: Bool)
+                let key = MemoKey(set: set, segment: index, fields: hash)
+                let position: Int
                 if let known = memo[key] {
-                    entry = known
+                    position = known
                 } else {
                     guard let values = setValues[set] else { continue }
+                    let (user, session, region, tags) = (text(3), text(4), text(5), text(6))
                     var subject = SetSubject(values: values)
                     subject.user = user.isEmpty ? nil : user
                     subject.session = session.isEmpty ? nil : session
@@ -304,14 +334,30 @@ extension SQLiteLedger {
                     }
                     let outcome = rules.allocate(subject, at: segments[index].0)
                     let setLevel = setOutcomes[SetSegment(set: set, segment: index)] ?? nil
-                    entry = (subject, outcome, outcome?.assignments != setLevel?.assignments)
-                    memo[key] = entry
+                    var allocated: Int64?
+                    if write, outcome?.assignments != setLevel?.assignments {
+                        allocated = try setID(applied(subject.values, outcome))
+                    }
+                    position = entries.count
+                    entries.append(
+                        (subject, outcome, index, allocated, outcome?.rules.joined(separator: ",") ?? "", Figures()))
+                    memo[key] = position
                 }
-                count(entry.subject, outcome: entry.outcome, at: segments[index].0, figures: figures)
-                if write, entry.differs {
-                    let allocated = try setID(applied(entry.subject.values, entry.outcome))
-                    eventRows.append((seq, allocated, entry.outcome?.rules.joined(separator: ",") ?? ""))
+                entries[position].figures.add(requests: figures.requests, cost: figures.cost)
+                // Write only what changes: a re-run with the same rules writes nothing per event.
+                let existing: Int64? =
+                    sqlite3_column_type(raw, 9) == SQLITE_NULL ? nil : sqlite3_column_int64(raw, 9)
+                if let allocated = entries[position].allocated {
+                    if existing != allocated || !sameText(10, entries[position].rule) {
+                        eventRows.append((seq, allocated, entries[position].rule))
+                    }
+                } else if existing != nil {
+                    staleEvents.append(seq)
                 }
+            }
+            // Figures per distinct subject, not per event.
+            for entry in entries {
+                count(entry.subject, outcome: entry.outcome, at: segments[entry.segment].0, figures: entry.figures)
             }
         }
 
@@ -334,15 +380,22 @@ extension SQLiteLedger {
         try db.execute(
             sql: "DELETE FROM allocation_sets WHERE period_start >= ? AND period_start < ?",
             arguments: [period.start.seconds, period.end.seconds])
-        try db.execute(
-            sql: """
-                DELETE FROM allocation_events WHERE seq IN (SELECT r.seq FROM event_zones z
-                    JOIN events r ON r.seq BETWEEN z.first_seq AND z.last_seq
-                    WHERE z.max_ts >= ? AND z.min_ts < ? AND r.ts >= ? AND r.ts < ?)
-                """,
-            arguments: [
-                period.start.microseconds, period.end.microseconds, period.start.microseconds, period.end.microseconds,
-            ])
+        if summary.eventLevel {
+            let delete = try db.makeStatement(sql: "DELETE FROM allocation_events WHERE seq = ?")
+            for seq in staleEvents { try delete.execute(arguments: [seq]) }
+        } else if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM allocation_events)") == true {
+            // Rules no longer read per-event fields: drop the period's per-event results.
+            try db.execute(
+                sql: """
+                    DELETE FROM allocation_events WHERE seq IN (SELECT r.seq FROM event_zones z
+                        JOIN events r ON r.seq BETWEEN z.first_seq AND z.last_seq
+                        WHERE z.max_ts >= ? AND z.min_ts < ? AND r.ts >= ? AND r.ts < ?)
+                    """,
+                arguments: [
+                    period.start.microseconds, period.end.microseconds, period.start.microseconds,
+                    period.end.microseconds,
+                ])
+        }
         let insertSet = try db.makeStatement(
             sql:
                 "INSERT INTO allocation_sets (source_set, period_start, period_end, allocated_set, rule) VALUES (?, ?, ?, ?, ?)"
