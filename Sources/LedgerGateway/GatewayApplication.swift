@@ -28,6 +28,7 @@ public enum GatewayApplication {
         router.get("/metrics") { _, _ in await gateway.metricsResponse() }
         AdminAPI.register(on: router, gateway: gateway)
         IngestAPI.register(on: router, gateway: gateway)
+        AllocationAPI.register(on: router, gateway: gateway)
         OTLPAPI.register(on: router, gateway: gateway)
         // Anything else under /v1 is refused: there is no unmetered pass-through.
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {

@@ -100,7 +100,7 @@ struct RulesCommand: AsyncParsableCommand {
             }
             let summary = try await ledger.previewAllocation(period: period, rules: rules)
             print(
-                format == .json ? AllocateCommand.json(summary).serialized(pretty: true) : AllocateCommand.text(summary)
+                format == .json ? summary.json().serialized(pretty: true) : AllocateCommand.text(summary)
             )
         }
     }
@@ -133,47 +133,7 @@ struct AllocateCommand: AsyncParsableCommand {
                 "No allocation rules saved: pass --rules FILE or run tokenledger rules set FILE first.")
         }
         let summary = try await ledger.allocate(period: period, rules: saved, version: version, at: .current)
-        print(format == .json ? Self.json(summary).serialized(pretty: true) : Self.text(summary))
-    }
-
-    static func json(_ summary: AllocationSummary) -> OrderedJSON {
-        func money(_ cost: Cost) -> OrderedJSON { .string(cost.decimalString) }
-        return .object([
-            ("period", .string(summary.period.description)),
-            ("event_level", .bool(summary.eventLevel)),
-            ("requests", .integer(summary.requests)),
-            ("cost_usd", money(summary.cost)),
-            ("moved_requests", .integer(summary.movedRequests)),
-            ("moved_cost_usd", money(summary.movedCost)),
-            (
-                "rules",
-                .array(
-                    summary.rules.map { rule in
-                        .object([
-                            ("id", .string(rule.id)), ("matched_requests", .integer(rule.matchedRequests)),
-                            ("matched_cost_usd", money(rule.matchedCost)),
-                            ("moved_requests", .integer(rule.movedRequests)),
-                            ("moved_cost_usd", money(rule.movedCost)),
-                        ])
-                    })
-            ),
-            (
-                "moves",
-                .array(
-                    summary.moves.map { move in
-                        .object([
-                            ("dimension", .string(move.dimension.rawValue)), ("from", .string(move.from)),
-                            ("to", .string(move.to)), ("requests", .integer(move.requests)),
-                            ("cost_usd", money(move.cost)),
-                        ])
-                    })
-            ),
-            (
-                "unallocated_usd",
-                .object(
-                    AllocationRule.targets.map { ($0.rawValue, money(summary.unallocated[$0] ?? .zero)) })
-            ),
-        ])
+        print(format == .json ? summary.json().serialized(pretty: true) : Self.text(summary))
     }
 
     static func text(_ summary: AllocationSummary) -> String {

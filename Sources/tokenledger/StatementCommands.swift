@@ -57,12 +57,18 @@ struct StatementCommand: AsyncParsableCommand {
             throw ValidationError("Name who the statement is for (--for customer:acme) or --all customer.")
         }
         var written: [String] = []
+        // Split the shared pools once for every statement of the run.
+        let splits =
+            subjects.count > 1
+            ? try ledger.poolSplits(
+                period: period, configuration: configuration.chargeback, through: try ledger.closedPeriods()[period])
+            : nil
         for subject in subjects {
             let statement: BillingStatement
             do {
                 statement = try ledger.statement(
                     for: subject, period: period, configuration: configuration.chargeback, catalog: catalog,
-                    at: .current)
+                    at: .current, splits: splits)
             } catch let error as LedgerStoreError {
                 throw ValidationError(error.description)
             }
@@ -165,10 +171,11 @@ struct PeriodCommand: AsyncParsableCommand {
                 if let subject = StatementSubject(parsing: card.subject) { subjects.insert(subject) }
             }
             var total = 0
+            let splits = try ledger.poolSplits(period: period, configuration: configuration.chargeback, through: last)
             for subject in subjects.sorted(by: { $0.description < $1.description }) {
                 _ = try ledger.statement(
                     for: subject, period: period, configuration: configuration.chargeback, catalog: catalog,
-                    at: .current)
+                    at: .current, splits: splits)
                 total += 1
             }
             print(

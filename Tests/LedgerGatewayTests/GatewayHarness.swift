@@ -121,12 +121,13 @@ final class GatewayHarness: Sendable {
     }
 
     func post(
-        _ path: String, key: String?, body: String, headers extra: [(String, String)] = [], anthropic: Bool = false
+        _ path: String, key: String?, body: String, headers extra: [(String, String)] = [], anthropic: Bool = false,
+        method: HTTPMethod = .POST
     )
         async throws -> Reply
     {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = .POST
+        request.method = method
         if !extra.contains(where: { $0.0.lowercased() == "content-type" }) {
             request.headers.add(name: "content-type", value: "application/json")
         }

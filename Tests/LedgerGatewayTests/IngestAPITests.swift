@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerGateway
 import LedgerStore
+import NIOHTTP1
 import Testing
 
 @Suite(.serialized) struct IngestAPITests {
@@ -71,6 +72,43 @@ import Testing
             #expect(totals["answer-bot"]?.value.decimalString == "14.50")
             let unauthenticated = try await harness.post("/api/v1/outcomes", key: nil, body: batch)
             #expect(unauthenticated.status == 401)
+        }
+    }
+
+    @Test func allocationRulesThroughTheAdminAPI() async throws {
+        try await GatewayHarness.run { harness in
+            let admin = "admin-secret"
+            let ingest = try await harness.key(team: "search", purpose: .ingest)
+            let batch =
+                #"{"events":[\#(Self.event("a1", extra: #","feature":"search-box""#)),\#(Self.event("a2"))]}"#
+            _ = try await harness.post("/api/v1/events", key: ingest.secret, body: batch)
+            let rules =
+                #"{"rules":[{"id":"search-box","when":{"field":"feature","prefix":"search"},"set":{"customer":"internal"}}]}"#
+            // Not the admin key: refused.
+            let refused = try await harness.post(
+                "/api/v1/allocation/rules", key: ingest.secret, body: rules, method: .PUT)
+            #expect(refused.status == 401)
+            // A bad rule is named.
+            let bad = try await harness.post(
+                "/api/v1/allocation/rules", key: admin,
+                body: #"{"rules":[{"id":"x","when":{"field":"teem","equals":"a"},"set":{"team":"b"}}]}"#,
+                method: .PUT)
+            #expect(bad.status == 400 && bad.body.contains("teem"), "\(bad.body)")
+            let saved = try await harness.post("/api/v1/allocation/rules", key: admin, body: rules, method: .PUT)
+            #expect(saved.status == 200 && saved.json?["version"] == .integer(1), "\(saved.body)")
+            let shown = try await harness.get("/api/v1/allocation/rules", key: admin)
+            #expect(shown.json?["rules"]?.arrayValue?.first?["id"] == .string("search-box"))
+            let preview = try await harness.post("/api/v1/allocation/test?period=2026-11", key: admin, body: "")
+            #expect(preview.status == 200 && preview.json?["moved_requests"] == .integer(1), "\(preview.body)")
+            let run = try await harness.post("/api/v1/allocation/run?period=2026-11", key: admin, body: "")
+            #expect(run.status == 200 && run.json?["moved_cost_usd"] == .string("0.21"), "\(run.body)")
+            let report = try await harness.gateway.ledger.report(
+                ReportQuery(
+                    from: Timestamp(parsing: "2026-11-01")!, to: Timestamp(parsing: "2026-12-01")!,
+                    groupBy: [.attribution(.customer)]))
+            #expect(report.rows.map { $0.keys[0] }.sorted { ($0 ?? "") < ($1 ?? "") } == [nil, "internal"])
+            let noPeriod = try await harness.post("/api/v1/allocation/run", key: admin, body: "")
+            #expect(noPeriod.status == 400)
         }
     }
 

@@ -110,6 +110,7 @@ import Testing
         ])
         #expect(
             html.output.contains("<svg") && html.output.contains("TL-202609-0001") && html.output.contains("5.29 EUR"))
+        #expect(html.output.contains("<title>Statement (draft) TL-202609-0001</title>"))
         let csv = try runner.run([
             "statement", "--period", "2026-09", "--for", "customer:acme", "--db", db, "--format", "csv",
         ])

@@ -145,7 +145,7 @@ extension BillingStatement {
 
     /// A printable HTML page, self-contained, with the period's daily usage as an inline SVG chart.
     public func html(issuer: String = "TokenLedger") -> String {
-        let title = status == "issued" ? "Invoice" : "BillingStatement (draft)"
+        let title = status == "issued" ? "Invoice" : "Statement (draft)"
         var rows = ""
         for line in lines {
             let quantity =

@@ -127,3 +127,19 @@ extension JSONValue {
         .object(try JSONRowParser.members(of: bytes).get())
     }
 }
+
+extension OrderedJSON {
+    /// A parsed JSON value, written back with object members in sorted order.
+    public init(_ value: JSONValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let flag): self = .bool(flag)
+        case .integer(let number): self = .integer(number)
+        case .number(let text): self = .decimal(text)
+        case .string(let text): self = .string(text)
+        case .array(let items): self = .array(items.map(OrderedJSON.init))
+        case .object(let members):
+            self = .object(members.sorted { $0.key < $1.key }.map { ($0.key, OrderedJSON($0.value)) })
+        }
+    }
+}

@@ -40,6 +40,51 @@ public struct AllocationSummary: Sendable, Hashable {
     public var unallocated: [AttributionDimension: Cost] = [:]
 }
 
+extension AllocationSummary {
+    /// The summary as JSON (the CLI's `--format json` and the admin API).
+    public func json() -> OrderedJSON {
+        let summary = self
+        func money(_ cost: Cost) -> OrderedJSON { .string(cost.decimalString) }
+        return .object([
+            ("period", .string(summary.period.description)),
+            ("event_level", .bool(summary.eventLevel)),
+            ("requests", .integer(summary.requests)),
+            ("cost_usd", money(summary.cost)),
+            ("moved_requests", .integer(summary.movedRequests)),
+            ("moved_cost_usd", money(summary.movedCost)),
+            (
+                "rules",
+                .array(
+                    summary.rules.map { rule in
+                        .object([
+                            ("id", .string(rule.id)), ("matched_requests", .integer(rule.matchedRequests)),
+                            ("matched_cost_usd", money(rule.matchedCost)),
+                            ("moved_requests", .integer(rule.movedRequests)),
+                            ("moved_cost_usd", money(rule.movedCost)),
+                        ])
+                    })
+            ),
+            (
+                "moves",
+                .array(
+                    summary.moves.map { move in
+                        .object([
+                            ("dimension", .string(move.dimension.rawValue)), ("from", .string(move.from)),
+                            ("to", .string(move.to)), ("requests", .integer(move.requests)),
+                            ("cost_usd", money(move.cost)),
+                        ])
+                    })
+            ),
+            (
+                "unallocated_usd",
+                .object(
+                    AllocationRule.targets.map { ($0.rawValue, money(summary.unallocated[$0] ?? .zero)) })
+            ),
+        ])
+    }
+
+}
+
 /// A dimension set's values as an allocation subject (per-event fields are absent).
 private struct SetSubject: AllocationSubject {
     let values: [String]

@@ -150,10 +150,11 @@ extension SQLiteLedger {
 
     /// The statement for `subject` and `period`: an issued one as it was issued; otherwise built
     /// from the ledger (a draft while the period is open, issued and kept once it is closed). Its
-    /// number is assigned the first time and kept.
+    /// number is assigned the first time and kept. Pass `splits` (from `poolSplits` with the
+    /// period's closing bound) when making many statements of one period, to split the pools once.
     public func statement(
         for subject: StatementSubject, period: BillingPeriod, configuration: ChargebackConfiguration,
-        catalog: PriceCatalog, at time: Timestamp
+        catalog: PriceCatalog, at time: Timestamp, splits precomputed: [PoolSplit]? = nil
     ) throws -> BillingStatement {
         let existing = try pool.read { db in
             try Row.fetchOne(
@@ -186,7 +187,8 @@ extension SQLiteLedger {
         try forEachEvent(from: period.start, to: period.end, subject: subject, through: through) { _, rated in
             if Self.poolIndex(configuration.pools, rated.event) == nil { usage.add(rated) }
         }
-        let shares = try poolSplits(period: period, configuration: configuration, through: through).compactMap {
+        let splits = try precomputed ?? poolSplits(period: period, configuration: configuration, through: through)
+        let shares = splits.compactMap {
             split -> StatementBuilder.Share? in
             guard split.pool.onto == subject.dimension, let share = split.shares[subject.value] else { return nil }
             return StatementBuilder.Share(

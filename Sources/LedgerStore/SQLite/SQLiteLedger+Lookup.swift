@@ -14,31 +14,44 @@ extension SQLiteLedger {
             + SQLiteSchema.mainDimensions.map { "d." + SQLiteSchema.quoted($0) }.joined(separator: ", ")
     }
 
-    /// An event as recorded, from a row of `eventColumns`.
+    /// An event as recorded, from a row of `eventColumns` (read by position: this runs once per
+    /// event in exports and statements).
     static func decodeEvent(_ row: Row) -> RatedEvent {
+        let tokenBase = 15
+        let dimensionBase = tokenBase + SQLiteSchema.tokenColumns.count
         var event = UsageEvent(
-            id: row["id"], timestamp: Timestamp(microseconds: row["ts"]), source: row["source"],
-            provider: row["provider"], model: row["model"])
-        event.region = (row["region"] as String?).flatMap { $0.isEmpty ? nil : $0 }
-        event.serviceTier = ServiceTier(rawValue: row["service_tier"]) ?? .standard
-        event.outcome = Outcome(rawValue: row["outcome"]) ?? .ok
-        event.latencyMilliseconds = row["latency_ms"]
-        event.requests = row["requests"]
-        event.longContext = (row["long_context"] as Int64?).map { $0 == 1 }
-        event.resources = ResourceUsage(gpuSeconds: row["gpu_seconds"], storageByteHours: row["storage_byte_hours"])
-        for kind in TokenKind.allCases { event.tokens[kind] = row[kind.rawValue] }
-        for dimension in AttributionDimension.allCases {
-            let value: String? = row[dimension.rawValue]
-            if let value, !value.isEmpty { event.attribution[dimension] = value }
+            id: row[1], timestamp: Timestamp(microseconds: row[2]), source: row[dimensionBase + 2],
+            provider: row[dimensionBase], model: row[dimensionBase + 1])
+        let region: String = row[5]
+        event.region = region.isEmpty ? nil : region
+        event.serviceTier = ServiceTier(rawValue: row[dimensionBase + 3]) ?? .standard
+        event.outcome = Outcome(rawValue: row[dimensionBase + 4]) ?? .ok
+        event.latencyMilliseconds = row[7]
+        event.requests = row[8]
+        event.longContext = (row[9] as Int64?).map { $0 == 1 }
+        event.resources = ResourceUsage(gpuSeconds: row[10], storageByteHours: row[11])
+        for (offset, kind) in TokenKind.allCases.enumerated() {
+            // TokenKind.allCases and SQLiteSchema.tokenColumns list the kinds in the same order.
+            event.tokens[kind] = row[tokenBase + offset]
         }
-        if let tags: String = row["tags"],
+        let user: String = row[3]
+        let session: String = row[4]
+        if !user.isEmpty { event.attribution.user = user }
+        if !session.isEmpty { event.attribution.session = session }
+        for (offset, name) in SQLiteSchema.mainDimensions.enumerated().dropFirst(5) {
+            let value: String = row[dimensionBase + offset]
+            if !value.isEmpty, let attribution = AttributionDimension(rawValue: name) {
+                event.attribution[attribution] = value
+            }
+        }
+        if let tags: String = row[12],
             let object = try? JSONDecoder().decode([String: String].self, from: Data(tags.utf8))
         {
             event.tags = object
         }
         return RatedEvent(
-            event: event, cost: Cost(picodollars: Int128(row["cost_pico"] as Int64)), priced: row["priced"],
-            resolvedModel: row["resolved_model"])
+            event: event, cost: Cost(picodollars: Int128(row[13] as Int64)), priced: row[14],
+            resolvedModel: row[6])
     }
 
     /// The recorded event with id `id` (for the gateway, the request id), or `nil`.
