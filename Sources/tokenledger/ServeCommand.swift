@@ -20,6 +20,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (default: server.port, else 8080).") var port: Int?
     @Flag(help: "Fill an empty ledger with the demo organisation first, and create a demo key.") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "notice"
+    @Option(
+        help:
+            "Re-apply the saved allocation rules to the open month every N minutes, so new events get their owners (0: never)."
+    ) var allocateEvery: Int = 15
 
     func run() async throws {
         // Tasks run on the NIO event loops that do the I/O, instead of hopping to and from the
@@ -88,6 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
             for (sync, every) in connectors {
                 group.addTask { await Self.runPeriodically(sync, every: every, logger: syncLogger) }
             }
+            if allocateEvery > 0 {
+                let every = Duration.seconds(60 * allocateEvery)
+                group.addTask { await Self.allocatePeriodically(ledger, every: every, logger: syncLogger) }
+            }
             try await app.runService()
             group.cancelAll()
         }
@@ -120,6 +128,31 @@ struct ServeCommand: AsyncParsableCommand {
             provider: provider, baseURL: settings.baseURL, adminKey: key, ledger: ledger, catalog: catalog,
             logger: logger)
         return (sync, .seconds(60 * max(1, settings.everyMinutes ?? 60)))
+    }
+
+    /// Applies the saved allocation rules to the open month now and then every `every`, until
+    /// cancelled (nothing to do while no rules are saved; a closed month is left alone).
+    static func allocatePeriodically(_ ledger: SQLiteLedger, every: Duration, logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                if let (version, rules) = try await ledger.allocationRules() {
+                    let period = BillingPeriod(containing: .current)
+                    if try ledger.closedPeriods()[period] == nil {
+                        let summary = try await ledger.allocate(
+                            period: period, rules: rules, version: version, at: .current)
+                        logger.info(
+                            "allocation",
+                            metadata: [
+                                "period": "\(period)", "rules": "\(version)",
+                                "moved_usd": "\(summary.movedCost.decimalString)",
+                            ])
+                    }
+                }
+            } catch {
+                logger.warning("allocation failed; retrying at the next turn", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: every)
+        }
     }
 
     /// Runs a connector now and then every `every` until cancelled; a failed run is logged and

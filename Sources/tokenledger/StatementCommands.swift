@@ -56,6 +56,13 @@ struct StatementCommand: AsyncParsableCommand {
         } else {
             throw ValidationError("Name who the statement is for (--for customer:acme) or --all customer.")
         }
+        // An open month is billed with the saved allocation rules: apply them if the month was
+        // allocated with another version (or never).
+        if try ledger.closedPeriods()[period] == nil, let (version, rules) = try await ledger.allocationRules(),
+            try await ledger.allocationRun(period: period)?.version != version
+        {
+            _ = try await ledger.allocate(period: period, rules: rules, version: version, at: .current)
+        }
         var written: [String] = []
         // Split the shared pools once for every statement of the run.
         let splits =
