@@ -17,7 +17,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     )
 
     /// Event sources that are the provider's own usage reports, not metering.
-    static let providerReportSources: Set<String> = ["openai-usage", "anthropic-usage"]
+    static let providerReportSources = SQLiteLedger.providerReportSources
 
     @OptionGroup var common: CommonOptions
     @Option(help: "The provider, as in the catalog: openai, anthropic, bedrock, azure, …") var provider: String

@@ -37,6 +37,9 @@ enum ReportTable {
         var output = table.render()
         output +=
             "\n\(report.query.from.iso8601) to \(report.query.to.iso8601) (end exclusive); served from \(report.servedFrom)."
+            + report.providerReportsLeftOut.sorted { $0.key < $1.key }.map { provider, cost in
+                "\n\(provider): \(ReportTable.dollars(cost)) of the provider's own usage reports left out — metered events cover \(provider) in this period, so the same calls are not counted twice (compare them: tokenledger reconcile --provider \(provider); see them: --where source=\(provider)-usage)."
+            }.joined()
         if report.totals.unpricedEvents > 0 {
             output +=
                 "\n\(grouped(report.totals.unpricedEvents)) unpriced events (model not in the price catalog): their cost is not included. See them with `tokenledger report --by provider,model`; price them with your own file (--prices FILE)."

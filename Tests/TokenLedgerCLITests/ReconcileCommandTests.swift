@@ -212,3 +212,39 @@ import Testing
         #expect((vertexRows.first?["model"] as? String)?.hasPrefix("gemini-2.5-pro") == true, "\(vertexRows)")
     }
 }
+
+/// A provider's own usage report and the gateway's events for the same calls are never added
+/// together in a report.
+@Suite struct ProviderReportOverlapTests {
+    @Test func providerReportsAreLeftOutWhereMeteredEventsCoverTheProvider() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        try runner.write(
+            "events.jsonl",
+            [
+                // Metered openai usage ($0.90) and openai's own report of the same calls ($1.35 at 9M input).
+                #"{"id":"g1","timestamp":"2026-10-03T10:00:00Z","source":"gateway","provider":"openai","model":"gpt-4o-mini","tokens":{"input":2000000,"output":1000000},"team":"search"}"#,
+                #"{"id":"u1","timestamp":"2026-10-03T00:00:00Z","source":"openai-usage","provider":"openai","model":"gpt-4o-mini","tokens":{"input":9000000}}"#,
+                // Anthropic is only known from its report: it counts.
+                #"{"id":"a1","timestamp":"2026-10-03T00:00:00Z","source":"anthropic-usage","provider":"anthropic","model":"claude-haiku-4-5","tokens":{"input":1000000}}"#,
+            ].joined(separator: "\n") + "\n")
+        let db = runner.path("l.sqlite")
+        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        func total(_ extra: [String]) throws -> (String, [String: Any]) {
+            let result = try runner.run(
+                ["report", "--db", db, "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json"] + extra)
+            #expect(result.status == 0, "\(result.error)")
+            let json = try result.json()
+            return ((json["totals"] as! [String: Any])["cost_usd"] as! String, json)
+        }
+        // gpt-4o-mini: 2M × 0.15 + 1M × 0.60 = 0.90; haiku 4.5: 1M × 1.00 = 1.00.
+        let (cost, json) = try total(["--by", "provider"])
+        #expect(cost == "1.90")
+        #expect((json["provider_reports_left_out_usd"] as? [String: String]) == ["openai": "1.35"])
+        // Asking about sources shows every source, each once.
+        #expect(try total(["--by", "source"]).0 == "3.25")
+        #expect(try total(["--where", "source=openai-usage"]).0 == "1.35")
+        let table = try runner.run(["report", "--db", db, "--from", "2026-10-01", "--to", "2026-10-31"])
+        #expect(table.output.contains("openai: $1.35 of the provider's own usage reports left out"), "\(table.output)")
+    }
+}

@@ -51,6 +51,11 @@ extension Report {
             ("totals", .object(totals.jsonFields)),
             ("unpriced_events", .integer(totals.unpricedEvents)),
             ("served_from", .string(servedFrom)),
+            (
+                "provider_reports_left_out_usd",
+                .object(
+                    providerReportsLeftOut.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.decimalString)) })
+            ),
         ])
     }
 

@@ -108,6 +108,10 @@ public struct Report: Sendable, Hashable {
     public var totals: ReportMetrics
     /// Which table answered: a rollup or the raw events.
     public var servedFrom: String
+    /// Per provider, the cost of its own usage reports (`openai-usage`, `anthropic-usage`) left out
+    /// because metered events (gateway, OpenTelemetry, logs, API) cover that provider in the
+    /// period: the same calls are never counted twice. `tokenledger reconcile` compares the two.
+    public var providerReportsLeftOut: [String: Cost] = [:]
 
     /// Creates a report.
     public init(query: ReportQuery, rows: [ReportRow], totals: ReportMetrics, servedFrom: String) {

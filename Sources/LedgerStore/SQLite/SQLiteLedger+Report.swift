@@ -173,7 +173,8 @@ extension SQLiteLedger {
         return try await pool.read { db in
             let (main, distinct) = SQLiteLedger.plan(
                 query, allocation: try SQLiteLedger.allocationJoin(db, query: query))
-            var rows = try SQLiteLedger.aggregate(db, query: query, source: main)
+            let leftOut = try SQLiteLedger.providerReportsToLeaveOut(db, query: query)
+            var rows = try SQLiteLedger.aggregate(db, query: query, source: main, leavingOut: Array(leftOut.keys))
             var totals = ReportMetrics()
             for row in rows { totals.add(row.metrics) }
             let counts: [DistinctKey: (users: Int64, sessions: Int64)]
@@ -194,7 +195,9 @@ extension SQLiteLedger {
             totals.users = totalCounts.users
             totals.sessions = totalCounts.sessions
             rows = Report.limited(Report.sorted(rows), top: query.top)
-            return Report(query: query, rows: rows, totals: totals, servedFrom: main.table)
+            var report = Report(query: query, rows: rows, totals: totals, servedFrom: main.table)
+            report.providerReportsLeftOut = leftOut
+            return report
         }
     }
 
@@ -203,9 +206,33 @@ extension SQLiteLedger {
         var period: Timestamp?
     }
 
+    /// Providers whose own usage reports the query must leave out, with their cost: those that also
+    /// have metered events in the period (unless the query asks about sources explicitly).
+    static func providerReportsToLeaveOut(_ db: Database, query: ReportQuery) throws -> [String: Cost] {
+        if query.filters[.source] != nil || query.groupBy.contains(.source) { return [:] }
+        let list = SQLiteLedger.providerReportSources.sorted().map { "'\($0)'" }.joined(separator: ",")
+        let start = query.from.seconds - query.from.seconds.positiveRemainder(3_600)
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT d.provider, SUM(r.cost_micro), SUM(r.cost_pico_rem) FROM rollup_hour r
+                JOIN dimension_sets d ON d.id = r.dimension_set
+                WHERE r.bucket >= ? AND r.bucket < ? AND d.source IN (\(list))
+                AND d.provider IN (SELECT d2.provider FROM rollup_hour r2 JOIN dimension_sets d2 ON d2.id = r2.dimension_set
+                    WHERE r2.bucket >= ? AND r2.bucket < ? AND d2.source NOT IN (\(list)))
+                GROUP BY d.provider
+                """,
+            arguments: [start, query.to.seconds, start, query.to.seconds])
+        var result: [String: Cost] = [:]
+        for row in rows {
+            result[row[0]] = Cost(picodollars: Int128(row[1] as Int64) * 1_000_000 + Int128(row[2] as Int64))
+        }
+        return result
+    }
+
     /// `WHERE` and `GROUP BY` parts shared by both queries.
     private static func clauses(
-        _ query: ReportQuery, source: ReportSource, grouped: Bool
+        _ query: ReportQuery, source: ReportSource, grouped: Bool, leavingOut providers: [String] = []
     ) -> (select: [String], whereClause: String, groupBy: String, arguments: [any DatabaseValueConvertible]) {
         var select: [String] = []
         var selectArguments: [any DatabaseValueConvertible] = []
@@ -230,6 +257,14 @@ extension SQLiteLedger {
             }
             whereArguments.append(value)
         }
+        if !providers.isEmpty {
+            let sources = SQLiteLedger.providerReportSources.sorted()
+            conditions.append(
+                "NOT (d.source IN (\(sources.map { _ in "?" }.joined(separator: ","))) AND d.provider IN (\(providers.map { _ in "?" }.joined(separator: ","))))"
+            )
+            whereArguments += sources as [any DatabaseValueConvertible]
+            whereArguments += providers as [any DatabaseValueConvertible]
+        }
         let groupBy =
             grouped && !select.isEmpty ? " GROUP BY " + (1...select.count).map(String.init).joined(separator: ", ") : ""
         return (select, " WHERE " + conditions.joined(separator: " AND "), groupBy, selectArguments + whereArguments)
@@ -243,8 +278,10 @@ extension SQLiteLedger {
         }
     }
 
-    static func aggregate(_ db: Database, query: ReportQuery, source: ReportSource) throws -> [ReportRow] {
-        let parts = clauses(query, source: source, grouped: true)
+    static func aggregate(
+        _ db: Database, query: ReportQuery, source: ReportSource, leavingOut providers: [String] = []
+    ) throws -> [ReportRow] {
+        let parts = clauses(query, source: source, grouped: true, leavingOut: providers)
         let sums = source.metricExpressions.map { "COALESCE(SUM(\($0)), 0)" }
         let sql =
             "SELECT \((parts.select + sums).joined(separator: ", "))\(source.fromClause)\(parts.whereClause)\(parts.groupBy)"
