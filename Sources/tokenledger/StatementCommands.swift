@@ -311,6 +311,7 @@ struct ExplainCommand: AsyncParsableCommand {
                 rows.append((rated.event.id, rated.event.timestamp, part.quantity, part.cost))
             }
         }
+        rows.sort { ($0.time, $0.id) < ($1.time, $1.id) }
         let quantity = rows.reduce(0) { $0 + $1.quantity }
         let cost = rows.reduce(Cost.zero) { $0 + $1.cost }
         if format == .json {

@@ -66,7 +66,8 @@ extension SQLiteLedger {
         }
     }
 
-    /// Calls `body` with every event in `[from, to)`, in recording order, with its dimensions as
+    /// Calls `body` with every event in `[from, to)` (in no particular order: sorting would cost
+    /// SQLite its good plan), with its dimensions as
     /// allocated (see `allocate`) and its sequence number; only the subject's events when one is
     /// given, and only sequence numbers in `(after, through]` when bounds are given. Reads in one
     /// snapshot; blocks the calling thread, so call it from batch work (exports, statements), not
@@ -93,7 +94,7 @@ extension SQLiteLedger {
                 arguments.append(through)
             }
             let cursor = try Row.fetchCursor(
-                db, sql: "SELECT \(Self.eventColumns("r"))\(source.fromClause) WHERE \(condition) ORDER BY r.seq",
+                db, sql: "SELECT \(Self.eventColumns("r"))\(source.fromClause) WHERE \(condition)",
                 arguments: StatementArguments(arguments))
             while let row = try cursor.next() { try body(row["seq"], Self.decodeEvent(row)) }
         }
