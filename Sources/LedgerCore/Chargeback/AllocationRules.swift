@@ -308,7 +308,15 @@ public indirect enum AllocationCondition: Sendable, Hashable, Codable {
             case "equals": match = .equals(try container.decode(String.self, forKey: key))
             case "in": match = .oneOf(try container.decode([String].self, forKey: key))
             case "prefix": match = .prefix(try container.decode(String.self, forKey: key))
-            case "regex": match = .regex(try AllocationPattern(try container.decode(String.self, forKey: key)))
+            case "regex":
+                let source = try container.decode(String.self, forKey: key)
+                do {
+                    match = .regex(try AllocationPattern(source))
+                } catch {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: key, in: container,
+                        debugDescription: "'\(source)' is not a valid regular expression (\(error))")
+                }
             default: match = .present(try container.decode(Bool.self, forKey: key))
             }
             self = .field(field, match)
@@ -384,9 +392,7 @@ public struct AllocationPattern: Sendable, Hashable {
         do {
             compiled = Compiled(try Regex(source))
         } catch {
-            throw DecodingError.dataCorrupted(
-                DecodingError.Context(
-                    codingPath: [], debugDescription: "'\(source)' is not a valid regular expression: \(error)"))
+            throw PatternError(description: "\(error)")
         }
         self.source = source
     }
@@ -395,4 +401,9 @@ public struct AllocationPattern: Sendable, Hashable {
 
     public static func == (lhs: AllocationPattern, rhs: AllocationPattern) -> Bool { lhs.source == rhs.source }
     public func hash(into hasher: inout Hasher) { hasher.combine(source) }
+
+    /// Why a pattern does not compile.
+    public struct PatternError: Error, CustomStringConvertible {
+        public var description: String
+    }
 }
