@@ -29,6 +29,7 @@ public enum GatewayApplication {
         AdminAPI.register(on: router, gateway: gateway)
         IngestAPI.register(on: router, gateway: gateway)
         AllocationAPI.register(on: router, gateway: gateway)
+        StatementAPI.register(on: router, gateway: gateway)
         OTLPAPI.register(on: router, gateway: gateway)
         // Anything else under /v1 is refused: there is no unmetered pass-through.
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {

@@ -17,6 +17,8 @@ public struct GatewayConfiguration: Sendable, Decodable {
     public var otlp: OTLPSettings
     /// Pull connectors `serve` runs on an interval (`tokenledger sync` runs them once).
     public var sync: [SyncConfiguration]
+    /// Rate cards, shared-cost pools and exchange rates, for statements served by the admin API.
+    public var chargeback = ChargebackConfiguration()
 
     /// How spans become events.
     public struct OTLPSettings: Sendable, Decodable {
@@ -58,7 +60,9 @@ public struct GatewayConfiguration: Sendable, Decodable {
         self.sync = []
     }
 
-    enum CodingKeys: String, CodingKey { case server, upstreams, aliases, keys, budgets, limits, otlp, sync }
+    enum CodingKeys: String, CodingKey {
+        case server, upstreams, aliases, keys, budgets, limits, otlp, sync, chargeback
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -70,6 +74,7 @@ public struct GatewayConfiguration: Sendable, Decodable {
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         otlp = try container.decodeIfPresent(OTLPSettings.self, forKey: .otlp) ?? OTLPSettings()
         sync = try container.decodeIfPresent([SyncConfiguration].self, forKey: .sync) ?? []
+        chargeback = try container.decodeIfPresent(ChargebackConfiguration.self, forKey: .chargeback) ?? .init()
     }
 
     /// The upstreams used when the file names none: OpenAI and Anthropic, keys from

@@ -60,8 +60,8 @@ struct FileConfiguration: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         ledger = try container.decodeIfPresent(Ledger.self, forKey: .ledger)
         prices = try container.decodeIfPresent(Prices.self, forKey: .prices)
-        chargeback = try container.decodeIfPresent(ChargebackConfiguration.self, forKey: .chargeback) ?? .init()
         gateway = try GatewayConfiguration(from: decoder)
+        chargeback = gateway.chargeback
     }
 
     static func load(path: String) throws -> FileConfiguration {

@@ -112,6 +112,36 @@ import Testing
         }
     }
 
+    @Test func statementsAndFocusExportThroughTheAdminAPI() async throws {
+        try await GatewayHarness.run { harness in
+            let admin = "admin-secret"
+            let ingest = try await harness.key(team: "search", purpose: .ingest)
+            let batch =
+                #"{"events":[\#(Self.event("s1", extra: #","customer":"acme","feature":"chat""#)),\#(Self.event("s2", extra: #","customer":"acme""#)),\#(Self.event("s3", extra: #","customer":"globex""#))]}"#
+            _ = try await harness.post("/api/v1/events", key: ingest.secret, body: batch)
+            let json = try await harness.get("/api/v1/statements?period=2026-11&for=customer:acme", key: admin)
+            #expect(json.status == 200, "\(json.body)")
+            let statement = try #require(json.json)
+            // Showback at cost: two gpt-4o-mini events at $0.21 each, input and output lines.
+            #expect(statement["total"] == .string("0.42") && statement["currency"] == .string("USD"))
+            let lines = try #require(statement["lines"]?.arrayValue)
+            #expect(lines.count == 4)
+            let number = try #require(statement["number"]?.stringValue)
+            let html = try await harness.get("/api/v1/statements/\(number)?format=html", key: admin)
+            #expect(html.status == 200 && html.body.contains("<svg") && html.body.contains(number))
+            #expect(html.headers.first(name: "content-type") == "text/html; charset=utf-8")
+            let csv = try await harness.get("/api/v1/statements/\(number)?format=csv", key: admin)
+            #expect(csv.body.split(separator: "\n").count == 6)
+            let focus = try await harness.get("/api/v1/export/focus?period=2026-11", key: admin)
+            #expect(focus.status == 200 && focus.body.hasPrefix("AvailabilityZone,BilledCost,"))
+            // The header, then input and output rows for each owner (acme/chat, acme, globex).
+            #expect(focus.body.split(separator: "\n").count == 7)
+            #expect(try await harness.get("/api/v1/statements?period=2026-11", key: admin).status == 400)
+            #expect(try await harness.get("/api/v1/statements/TL-000000-0000", key: admin).status == 404)
+            #expect(try await harness.get("/api/v1/export/focus?period=2026-11", key: ingest.secret).status == 401)
+        }
+    }
+
     @Test func keysAreCheckedAndBadBodiesExplained() async throws {
         try await GatewayHarness.run { harness in
             let gatewayKey = try await harness.key()
