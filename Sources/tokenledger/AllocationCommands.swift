@@ -16,18 +16,18 @@ struct RulesCommand: AsyncParsableCommand {
     /// Reads a rules file (YAML or JSON: `rules: [...]`), or names what is wrong and where.
     static func load(_ path: String) throws -> AllocationRuleSet {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("Cannot read the rules file '\(path)': check the path.")
+            throw CommandFailure("Cannot read the rules file '\(path)': check the path.")
         }
         let rules: AllocationRuleSet
         do {
             rules = try YAMLDecoder().decode(AllocationRuleSet.self, from: text)
         } catch let error as DecodingError {
-            throw ValidationError(
+            throw CommandFailure(
                 "The rules file '\(path)' \(CatalogFileError.describe(error)). See docs/CHARGEBACK.md for its shape.")
         } catch {
-            throw ValidationError("The rules file '\(path)' is not valid YAML: \(error)")
+            throw CommandFailure("The rules file '\(path)' is not valid YAML: \(error)")
         }
-        if let problem = rules.problem() { throw ValidationError("The rules file '\(path)': \(problem).") }
+        if let problem = rules.problem() { throw CommandFailure("The rules file '\(path)': \(problem).") }
         return rules
     }
 
@@ -96,7 +96,7 @@ struct RulesCommand: AsyncParsableCommand {
             } else if let saved = try await ledger.allocationRules() {
                 rules = saved.rules
             } else {
-                throw ValidationError("No rules saved: name a rules file to test (tokenledger rules test FILE).")
+                throw CommandFailure("No rules saved: name a rules file to test (tokenledger rules test FILE).")
             }
             let summary = try await ledger.previewAllocation(period: period, rules: rules)
             print(
@@ -129,7 +129,7 @@ struct AllocateCommand: AsyncParsableCommand {
             _ = try await ledger.saveAllocationRules(try RulesCommand.load(rules), at: .current)
         }
         guard let (version, saved) = try await ledger.allocationRules() else {
-            throw ValidationError(
+            throw CommandFailure(
                 "No allocation rules saved: pass --rules FILE or run tokenledger rules set FILE first.")
         }
         let summary = try await ledger.allocate(period: period, rules: saved, version: version, at: .current)

@@ -85,6 +85,17 @@ struct FileConfiguration: Decodable {
     }
 }
 
+/// A command that could not do its work (a file it cannot read, a ledger it cannot use): printed as
+/// `Error: …` with exit status 1, without the usage text, which only helps when the command line
+/// itself is wrong (for that, throw `ValidationError`).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
 /// Output formats.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv

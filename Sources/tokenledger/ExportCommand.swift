@@ -54,7 +54,7 @@ struct ExportCommand: AsyncParsableCommand {
                 let handle: FileHandle
                 if let target {
                     guard FileManager.default.createFile(atPath: target, contents: nil) else {
-                        throw ValidationError("Cannot write '\(output!)': check the directory exists and is writable.")
+                        throw CommandFailure("Cannot write '\(output!)': check the directory exists and is writable.")
                     }
                     handle = try FileHandle(forWritingTo: URL(fileURLWithPath: target))
                 } else {
@@ -98,14 +98,14 @@ struct ExportCommand: AsyncParsableCommand {
             do {
                 table = try CSVTableReader(path: path)
             } catch {
-                throw ValidationError("\(error)")
+                throw CommandFailure("\(error)")
             }
             var conformance = FocusConformance()
             conformance.begin(header: table.header)
             while let record = try table.next() {
                 switch record {
                 case .fields(let line, let values, _): conformance.check(line: line, values: values)
-                case .malformed(let error): throw ValidationError("\(error)")
+                case .malformed(let error): throw CommandFailure("\(error)")
                 }
             }
             return conformance.finish()

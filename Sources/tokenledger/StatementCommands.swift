@@ -77,7 +77,7 @@ struct StatementCommand: AsyncParsableCommand {
                     for: subject, period: period, configuration: configuration.chargeback, catalog: catalog,
                     at: .current, splits: splits)
             } catch let error as LedgerStoreError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             let text = render(statement, issuer: configuration.chargeback.issuer)
             if let output {
@@ -163,7 +163,7 @@ struct PeriodCommand: AsyncParsableCommand {
             do {
                 last = try await ledger.closePeriod(period, at: .current)
             } catch let error as LedgerStoreError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             var subjects = Set<StatementSubject>()
             for name in statements.split(separator: ",") {
@@ -282,10 +282,10 @@ struct ExplainCommand: AsyncParsableCommand {
         let configuration = try common.configuration()
         let ledger = try SQLiteLedger(path: try common.databasePath())
         guard let statement = try ledger.storedStatement(number: String(parts[0])) else {
-            throw ValidationError("No statement numbered \(parts[0]): run tokenledger statement first.")
+            throw CommandFailure("No statement numbered \(parts[0]): run tokenledger statement first.")
         }
         guard let line = statement.lines.first(where: { $0.number == lineNumber }) else {
-            throw ValidationError(
+            throw CommandFailure(
                 "\(statement.number) has lines 1…\(statement.lines.count); there is no line \(lineNumber).")
         }
         guard line.type == .usage || line.type == .adjustment,

@@ -22,7 +22,7 @@ struct OutcomesCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("Cannot read '\(file)': check the path.")
+                throw CommandFailure("Cannot read '\(file)': check the path.")
             }
             var outcomes: [BusinessOutcome] = []
             var rejected = 0
