@@ -192,3 +192,45 @@ import Testing
         #expect(chat["cost_per_request"] as? String == "1.900000")
     }
 }
+
+/// `tokenledger serve` applies the saved allocation rules to the open month by itself.
+@Suite struct ServeAllocationTests {
+    @Test func serveAllocatesTheOpenMonth() async throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        let db = runner.path("l.sqlite")
+        let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        try runner.write(
+            "events.jsonl",
+            #"{"id":"n1","timestamp":"\#(now.iso8601)","provider":"openai","model":"gpt-4o-mini","tokens":{"input":1000000},"feature":"search-box"}"#
+                + "\n")
+        try runner.write(
+            "rules.yaml",
+            "rules:\n  - id: search\n    when: { field: feature, prefix: search }\n    set: { team: search }\n")
+        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        #expect(try runner.run(["rules", "set", "rules.yaml", "--db", db]).status == 0)
+        let port = Int.random(in: 20_000..<40_000)
+        let serve = Process()
+        serve.executableURL = CommandRunner.executable
+        serve.arguments = ["serve", "--db", db, "--port", String(port), "--allocate-every", "1"]
+        serve.currentDirectoryURL = runner.directory
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer {
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+        let period = BillingPeriod(containing: now)
+        var team: String?
+        for _ in 0..<50 where team == nil {
+            try await Task.sleep(for: .milliseconds(200))
+            let report = try runner.run([
+                "report", "--db", db, "--period", period.description, "--by", "team", "--format", "json",
+            ])
+            let rows = (try? report.json())?["rows"] as? [[String: Any]]
+            team = rows?.first?["team"] as? String
+        }
+        #expect(team == "search")
+    }
+}
