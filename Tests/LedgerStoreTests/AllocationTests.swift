@@ -90,6 +90,39 @@ import Testing
         #expect(daily.rows.filter { $0.keys[0] == "search" }.count == 2)
     }
 
+    @Test func setLevelRulesWithEffectiveDatesSplitTheMonth() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        let ledger = temporary.ledger
+        let events = rated([
+            event("early", day: 5, team: nil, feature: "search-a"),
+            event("late", day: 25, team: nil, feature: "search-b"),
+        ])
+        _ = try await ledger.record(events)
+        let rules = AllocationRuleSet(rules: [
+            AllocationRule(
+                id: "old-owner", when: .field(.attribution(.feature), .prefix("search")), assignments: [.team: "ads"],
+                effectiveUntil: Timestamp(year: 2026, month: 10, day: 20)),
+            AllocationRule(
+                id: "new-owner", when: .field(.attribution(.feature), .prefix("search")),
+                assignments: [.team: "search"],
+                effectiveFrom: Timestamp(year: 2026, month: 10, day: 20)),
+        ])
+        #expect(rules.problem() == nil && !rules.readsEventFields)
+        _ = try await ledger.allocate(period: october, rules: rules, version: 1, at: .init(seconds: 0))
+        let unit = events[0].cost
+        #expect(try await byTeam(ledger) == ["ads": unit, "search": unit])
+        // The same from the raw events (a report by region must read them).
+        let raw = try await ledger.report(
+            ReportQuery(from: october.start, to: october.end, groupBy: [.attribution(.team), .region]))
+        #expect(raw.servedFrom == "events")
+        #expect(Set(raw.rows.map { $0.keys[0] ?? "" }) == ["ads", "search"])
+        // A window that does not start at midnight is refused.
+        var bad = rules
+        bad.rules[1].effectiveFrom = Timestamp(year: 2026, month: 10, day: 20, hour: 12)
+        #expect(bad.problem()?.contains("not a day") == true)
+    }
+
     @Test func badRulesAreRefusedWithTheirPlace() throws {
         let yamlLike = Data(
             #"{"rules":[{"id":"x","when":{"field":"teem","equals":"a"},"set":{"team":"b"}}]}"#.utf8)

@@ -54,6 +54,13 @@ public struct AllocationRuleSet: Sendable, Hashable, Codable {
                 }
                 if value.isEmpty { return "\(place): set.\(dimension.rawValue) is empty; give it a value" }
             }
+            for (name, bound) in [("effective_from", rule.effectiveFrom), ("effective_until", rule.effectiveUntil)] {
+                // Whole days, so a rule's window never splits a day of the daily rollups.
+                if let bound, bound.secondOfDay != 0 || bound.microseconds % 1_000_000 != 0 {
+                    return
+                        "\(place): \(name) \(bound.iso8601) is not a day; rules take effect on whole days (YYYY-MM-DD, UTC)"
+                }
+            }
             if let from = rule.effectiveFrom, let until = rule.effectiveUntil, until <= from {
                 return "\(place): effective_until \(until.iso8601) is not after effective_from \(from.iso8601)"
             }
