@@ -234,3 +234,48 @@ import Testing
         #expect(team == "search")
     }
 }
+
+/// A pool of the part of a provider's invoice no metered event explains.
+@Suite struct UnexplainedPoolTests {
+    @Test func theUnmeteredPartOfAnInvoiceIsSplitExactly() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        let db = runner.path("l.sqlite")
+        try runner.write("events.jsonl", StatementCommandTests.events)
+        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        // OpenAI billed $10.00 for September; metered OpenAI usage is $3.80 (e1 $3.50 + e2 $0.30).
+        try runner.write(
+            "bill.csv",
+            ReconcileCommandTests.focusHeader + "\n"
+                + "10.00,USD,2026-09-01T00:00:00Z,2026-10-01T00:00:00Z,Usage,OpenAI,OpenAI,OpenAI API,gpt-4o,,proj,Usage\n"
+        )
+        let bill = try runner.run(["import", runner.path("bill.csv"), "--db", db, "--format", "focus"])
+        #expect(bill.status == 0, "\(bill.output) \(bill.error)")
+        try runner.write(
+            "tokenledger.yaml",
+            """
+            chargeback:
+              pools:
+                - id: openai-unmetered
+                  unexplained: openai
+                  split: fixed
+                  onto: team
+                  shares: { search: "66.67", support: "33.33" }
+            """)
+        let pools = try runner.run(["pools", "--period", "2026-09", "--db", db, "--format", "json"])
+        #expect(pools.status == 0, "\(pools.error)")
+        let split = try #require(
+            (try JSONSerialization.jsonObject(with: Data(pools.output.utf8)) as? [[String: Any]])?.first)
+        #expect(split["amount_usd"] as? String == "6.20")
+        let shares = try #require(split["shares"] as? [String: String])
+        // 6.20 × 66.67 % = 4.13354, 6.20 × 33.33 % = 2.06646: exact, and they sum to the pool.
+        #expect(shares == ["search": "4.13354", "support": "2.06646"])
+        #expect(split["unallocated_usd"] as? String == "0.00")
+        // The team statement carries its share.
+        let statement = try runner.run([
+            "statement", "--period", "2026-09", "--for", "team:support", "--db", db, "--format", "json",
+        ])
+        let lines = try #require(try statement.json()["lines"] as? [[String: Any]])
+        #expect(lines.first { $0["type"] as? String == "shared" }?["amount"] as? String == "2.07")
+    }
+}
