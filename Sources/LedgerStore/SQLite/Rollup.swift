@@ -33,6 +33,17 @@ struct DimensionSet: Hashable, Sendable {
         hasher.combine(outcome)
     }
 
+    /// Whether `event` has exactly these dimensions (cheaper than building its set to compare).
+    func matches(_ event: borrowing UsageEvent) -> Bool {
+        let attribution = event.attribution
+        return model == event.model && team == (attribution.team ?? "") && feature == (attribution.feature ?? "")
+            && customer == (attribution.customer ?? "") && outcome == event.outcome.rawValue
+            && provider == event.provider && source == event.source && serviceTier == event.serviceTier.rawValue
+            && organisation == (attribution.organisation ?? "") && project == (attribution.project ?? "")
+            && application == (attribution.application ?? "") && costCentre == (attribution.costCentre ?? "")
+            && environment == (attribution.environment ?? "")
+    }
+
     /// A set from its values in `SQLiteSchema.mainDimensions` order.
     init(values: [String]) {
         precondition(values.count == SQLiteSchema.mainDimensions.count)

@@ -91,18 +91,20 @@ public final class SQLiteLedger: Ledger {
                     "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
                 )
             }
-            let set = DimensionSet(events[index].event)
             let position: Int32
-            if set == previousSet {
+            if let previous = previousSet, previous.matches(events[index].event) {
                 position = previousPosition
-            } else if let known = positions[set] {
-                position = known
             } else {
-                position = Int32(sets.count)
-                positions[set] = position
-                sets.append(set)
+                let set = DimensionSet(events[index].event)
+                if let known = positions[set] {
+                    position = known
+                } else {
+                    position = Int32(sets.count)
+                    positions[set] = position
+                    sets.append(set)
+                }
+                previousSet = set
             }
-            previousSet = set
             previousPosition = position
             setOfEvent.append(position)
             let seconds = events[index].event.timestamp.seconds
@@ -114,11 +116,10 @@ public final class SQLiteLedger: Ledger {
                 pendingHour = (hourKey, RollupAccumulator())
             }
             pendingHour!.accumulator.add(events[index])
-            let attribution = events[index].event.attribution
             let actorKey = ActorRollupKey(
                 bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
-                user: attribution.user ?? "",
-                session: attribution.session ?? "")
+                user: events[index].event.attribution.user ?? "",
+                session: events[index].event.attribution.session ?? "")
             if pendingActor?.key != actorKey {
                 if let pending = pendingActor {
                     actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
