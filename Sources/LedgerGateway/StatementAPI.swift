@@ -57,11 +57,9 @@ enum StatementAPI {
                     return gateway.adminError(400, "Name the month: ?period=YYYY-MM.")
                 }
                 let text = try await NIOThreadPool.singleton.runIfActive {
-                    var export = FocusExport(
+                    let export = try gateway.ledger.focusExport(
                         period: period, catalog: gateway.catalog, billingAccountID: "tokenledger",
                         billingAccountName: "TokenLedger")
-                    try gateway.ledger.forEachEvent(from: period.start, to: period.end) { _, event in export.add(event)
-                    }
                     var text = FocusExport.csvLine(FocusExport.header) + "\n"
                     for row in export.rows() { text += FocusExport.csvLine(row) + "\n" }
                     return text

@@ -31,13 +31,6 @@ struct RulesCommand: AsyncParsableCommand {
         return rules
     }
 
-    static func period(_ text: String) throws -> BillingPeriod {
-        guard let period = BillingPeriod(parsing: text) else {
-            throw ValidationError("--period '\(text)' must be a month, e.g. 2026-10.")
-        }
-        return period
-    }
-
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a rules file without saving it.")
         @Argument(help: "The rules file (YAML).") var file: String
@@ -88,7 +81,7 @@ struct RulesCommand: AsyncParsableCommand {
         @Option(help: "table or json.") var format: OutputFormat = .table
 
         func run() async throws {
-            let period = try RulesCommand.period(period)
+            let period = try month(period)
             let ledger = try SQLiteLedger(path: try common.databasePath())
             let rules: AllocationRuleSet
             if let file {
@@ -123,7 +116,7 @@ struct AllocateCommand: AsyncParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() async throws {
-        let period = try RulesCommand.period(period)
+        let period = try month(period)
         let ledger = try SQLiteLedger(path: try common.databasePath())
         if let rules {
             _ = try await ledger.saveAllocationRules(try RulesCommand.load(rules), at: .current)

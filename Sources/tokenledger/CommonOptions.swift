@@ -49,10 +49,10 @@ struct FileConfiguration: Decodable {
     var prices: Prices?
     /// The gateway's sections (server, upstreams, aliases, keys, budgets, limits).
     var gateway = GatewayConfiguration()
-    /// Rate cards, shared-cost pools, exchange rates (docs/CHARGEBACK.md).
-    var chargeback = ChargebackConfiguration()
+    /// Rate cards, shared-cost pools, exchange rates (docs/CHARGEBACK.md), read with the gateway's sections.
+    var chargeback: ChargebackConfiguration { gateway.chargeback }
 
-    enum CodingKeys: String, CodingKey { case ledger, prices, chargeback }
+    enum CodingKeys: String, CodingKey { case ledger, prices }
 
     init() {}
 
@@ -61,7 +61,6 @@ struct FileConfiguration: Decodable {
         ledger = try container.decodeIfPresent(Ledger.self, forKey: .ledger)
         prices = try container.decodeIfPresent(Prices.self, forKey: .prices)
         gateway = try GatewayConfiguration(from: decoder)
-        chargeback = gateway.chargeback
     }
 
     static func load(path: String) throws -> FileConfiguration {
@@ -83,6 +82,14 @@ struct FileConfiguration: Decodable {
             throw ValidationError("Configuration file '\(path)' is not valid: \(error)")
         }
     }
+}
+
+/// A month given on the command line (`2026-10`), or a message naming the option.
+func month(_ text: String, option: String = "--period") throws -> BillingPeriod {
+    guard let period = BillingPeriod(parsing: text) else {
+        throw ValidationError("\(option) '\(text)' must be a month, e.g. 2026-10.")
+    }
+    return period
 }
 
 /// A command that could not do its work (a file it cannot read, a ledger it cannot use): printed as

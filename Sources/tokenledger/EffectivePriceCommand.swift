@@ -45,10 +45,8 @@ struct EffectivePriceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard period.count == 7, let start = Timestamp(parsing: period + "-01") else {
-            throw ValidationError("--period '\(period)' must be a month, e.g. 2026-10.")
-        }
-        let end = start.startOfNextMonth
+        let range = try month(period)
+        let (start, end) = (range.start, range.end)
         let ledger = try SQLiteLedger(path: try common.databasePath())
         let byPod = pods != nil
         let gpuReport = try await ledger.report(

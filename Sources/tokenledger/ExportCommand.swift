@@ -42,12 +42,11 @@ struct ExportCommand: AsyncParsableCommand {
             guard let text = period else {
                 throw ValidationError("Name the month to export (--period 2026-10), or a file to check (--check FILE).")
             }
-            let period = try RulesCommand.period(text)
+            let period = try month(text)
             let ledger = try SQLiteLedger(path: try common.databasePath())
-            var export = FocusExport(
+            let export = try ledger.focusExport(
                 period: period, catalog: try common.catalog(), billingAccountID: billingAccount,
                 billingAccountName: billingAccountName)
-            try ledger.forEachEvent(from: period.start, to: period.end) { _, event in export.add(event) }
             let rows = export.rows()
             let target = output.map { $0 + ".partial" }
             do {

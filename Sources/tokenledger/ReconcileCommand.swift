@@ -16,9 +16,6 @@ struct ReconcileCommand: AsyncParsableCommand {
             """
     )
 
-    /// Event sources that are the provider's own usage reports, not metering.
-    static let providerReportSources = SQLiteLedger.providerReportSources
-
     @OptionGroup var common: CommonOptions
     @Option(help: "The provider, as in the catalog: openai, anthropic, bedrock, azure, …") var provider: String
     @Option(help: "The month, e.g. 2026-10.") var month: String
@@ -29,17 +26,15 @@ struct ReconcileCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard month.count == 7, let start = Timestamp(parsing: month + "-01") else {
-            throw ValidationError("--month '\(month)' must be a month, e.g. 2026-10.")
-        }
-        let end = start.startOfNextMonth
+        let period = try tokenledger.month(month, option: "--month")
+        let (start, end) = (period.start, period.end)
         let ledger = try SQLiteLedger(path: try common.databasePath())
         let catalog = try common.catalog()
         let lines = try await ledger.billingLines(provider: provider, from: start, to: end)
         let report = try await ledger.report(
             ReportQuery(from: start, to: end, groupBy: [.model, .source], filters: [.provider: provider]))
         var metered: [(model: String, cost: Cost)] = []
-        for row in report.rows where !Self.providerReportSources.contains(row.keys[1] ?? "") {
+        for row in report.rows where !SQLiteLedger.providerReportSources.contains(row.keys[1] ?? "") {
             metered.append((row.keys[0] ?? "", row.metrics.cost))
         }
         let reconciliation = Reconciliation.reconcile(

@@ -29,7 +29,7 @@ struct StatementCommand: AsyncParsableCommand {
     var output: String?
 
     func run() async throws {
-        let period = try RulesCommand.period(period)
+        let period = try month(period)
         let configuration = try common.configuration()
         let ledger = try SQLiteLedger(path: try common.databasePath())
         let catalog = try common.catalog()
@@ -56,13 +56,8 @@ struct StatementCommand: AsyncParsableCommand {
         } else {
             throw ValidationError("Name who the statement is for (--for customer:acme) or --all customer.")
         }
-        // An open month is billed with the saved allocation rules: apply them if the month was
-        // allocated with another version (or never).
-        if try ledger.closedPeriods()[period] == nil, let (version, rules) = try await ledger.allocationRules(),
-            try await ledger.allocationRun(period: period)?.version != version
-        {
-            _ = try await ledger.allocate(period: period, rules: rules, version: version, at: .current)
-        }
+        // An open month is billed with the saved allocation rules.
+        try await ledger.allocateIfStale(period: period, at: .current)
         var written: [String] = []
         // Split the shared pools once for every statement of the run.
         let splits =
@@ -149,16 +144,25 @@ struct PeriodCommand: AsyncParsableCommand {
         var statements = "customer,team"
 
         func run() async throws {
-            let period = try RulesCommand.period(period)
+            let period = try month(period)
             let configuration = try common.configuration()
             let ledger = try SQLiteLedger(path: try common.databasePath())
             let catalog = try common.catalog()
-            // Allocate with the saved rules first, so the issued statements carry the owners they say.
-            if let (version, rules) = try await ledger.allocationRules(),
-                try await ledger.allocationRun(period: period)?.version != version
-            {
-                _ = try await ledger.allocate(period: period, rules: rules, version: version, at: .current)
+            // Check what the statements need before anything is written, so a close never stops halfway.
+            for card in configuration.chargeback.rateCards
+            where configuration.chargeback.rates.millionths(card.currency, at: period.start) == nil {
+                throw CommandFailure(
+                    "Rate card '\(card.id)' bills in \(card.currency), and chargeback.fx has no rate for it on \(period.start.dateString): add one before closing \(period)."
+                )
             }
+            let dimensions = try statements.split(separator: ",").map { name in
+                guard let dimension = AttributionDimension(rawValue: String(name)) else {
+                    throw ValidationError("--statements: '\(name)' is not a dimension.")
+                }
+                return dimension
+            }
+            // Allocate with the saved rules first, so the issued statements carry the owners they say.
+            try await ledger.allocateIfStale(period: period, at: .current)
             let last: Int64
             do {
                 last = try await ledger.closePeriod(period, at: .current)
@@ -166,10 +170,7 @@ struct PeriodCommand: AsyncParsableCommand {
                 throw CommandFailure(error.description)
             }
             var subjects = Set<StatementSubject>()
-            for name in statements.split(separator: ",") {
-                guard let dimension = AttributionDimension(rawValue: String(name)) else {
-                    throw ValidationError("--statements: '\(name)' is not a dimension.")
-                }
+            for dimension in dimensions {
                 for value in try await ledger.owners(dimension, period: period) {
                     subjects.insert(StatementSubject(dimension: dimension, value: value))
                 }
@@ -216,7 +217,7 @@ struct PoolsCommand: AsyncParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() async throws {
-        let period = try RulesCommand.period(period)
+        let period = try month(period)
         let configuration = try common.configuration()
         guard !configuration.chargeback.pools.isEmpty else {
             print("No shared-cost pools: declare them under chargeback.pools in tokenledger.yaml (docs/CHARGEBACK.md).")

@@ -69,7 +69,7 @@ struct ValueCommand: AsyncParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() async throws {
-        let period = try RulesCommand.period(period)
+        let period = try month(period)
         guard let dimension = AttributionDimension(rawValue: by), dimension == .feature || dimension == .customer else {
             throw ValidationError("--by must be feature or customer.")
         }

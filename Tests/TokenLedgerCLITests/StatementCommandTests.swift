@@ -50,14 +50,21 @@ import Testing
 
     func decimal(_ value: Any?) -> Int128 { DecimalText.parse(value as! String, scale: 12)! }
 
+    /// A ledger in the runner's directory holding `events`; returns its path.
+    static func ledger(_ runner: CommandRunner) throws -> String {
+        let db = runner.path("l.sqlite")
+        try runner.write("events.jsonl", events)
+        let imported = try runner.run(["import", runner.path("events.jsonl"), "--db", db])
+        #expect(imported.status == 0, "\(imported.error)")
+        return db
+    }
+
     @Test func invoiceAddsUpTracesBackAndLocks() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
-        let db = runner.path("l.sqlite")
-        try runner.write("events.jsonl", Self.events)
+        let db = try Self.ledger(runner)
         try runner.write("rules.yaml", Self.rules)
         try runner.write("tokenledger.yaml", Self.config)
-        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
         let test = try runner.run([
             "rules", "test", "rules.yaml", "--period", "2026-09", "--db", db, "--format", "json",
         ])
@@ -170,9 +177,7 @@ import Testing
     @Test func valueByFeature() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
-        let db = runner.path("l.sqlite")
-        try runner.write("events.jsonl", StatementCommandTests.events)
-        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        let db = try StatementCommandTests.ledger(runner)
         try runner.write(
             "outcomes.jsonl",
             #"{"id":"o1","timestamp":"2026-09-10T00:00:00Z","feature":"chat","outcome":"answer","count":38,"value":"19.00"}"#
@@ -240,9 +245,7 @@ import Testing
     @Test func theUnmeteredPartOfAnInvoiceIsSplitExactly() throws {
         let runner = try CommandRunner()
         defer { runner.remove() }
-        let db = runner.path("l.sqlite")
-        try runner.write("events.jsonl", StatementCommandTests.events)
-        #expect(try runner.run(["import", runner.path("events.jsonl"), "--db", db]).status == 0)
+        let db = try StatementCommandTests.ledger(runner)
         // OpenAI billed $10.00 for September; metered OpenAI usage is $3.80 (e1 $3.50 + e2 $0.30).
         try runner.write(
             "bill.csv",

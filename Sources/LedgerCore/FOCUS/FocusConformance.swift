@@ -331,7 +331,7 @@ public struct FocusConformance: Sendable {
             bytes[19] == 90
         else { return false }
         guard let time = Timestamp(parsing: text) else { return false }
-        return FocusExport.dateTime(time) == text
+        return time.iso8601 == text
     }
 
     /// The Unit Format's shapes, loosely: words, counts and time units joined by `-`, `/` and

@@ -126,8 +126,8 @@ public struct FocusExport: Sendable {
 
     /// The rows, sorted (day, provider, model, kind, owner), as CSV fields (`nil` is null).
     public func rows() -> [[String?]] {
-        let billingStart = Self.dateTime(period.start)
-        let billingEnd = Self.dateTime(period.end)
+        let billingStart = period.start.iso8601
+        let billingEnd = period.end.iso8601
         let keyed = groups.map { (key: $0.key, figures: $0.value, tags: Self.json($0.key.tags)) }
         return keyed.sorted { lhs, rhs in
             (lhs.key.day, lhs.key.provider, lhs.key.model, lhs.key.kind, lhs.tags)
@@ -146,8 +146,8 @@ public struct FocusExport: Sendable {
             details["x_ServiceTier"] = key.serviceTier
             return [
                 nil, billed, billingAccountID, billingAccountName, "USD", billingEnd, billingStart, "Usage", nil,
-                "\(key.model) \(meter.lowercased()) (\(service.providerName))", "Usage-Based", Self.dateTime(dayEnd),
-                Self.dateTime(dayStart), nil, Self.decimal(Int128(figures.quantity), scale: 0), units.consumed,
+                "\(key.model) \(meter.lowercased()) (\(service.providerName))", "Usage-Based", dayEnd.iso8601,
+                dayStart.iso8601, nil, Self.decimal(Int128(figures.quantity), scale: 0), units.consumed,
                 listCost, unitPrice, billed, nil, service.invoiceIssuerName, listCost, unitPrice,
                 key.serviceTier == "standard" ? "Standard" : "Other", "USD", unitPrice, billed, unitPrice,
                 pricingQuantity.text, units.pricing,
@@ -162,17 +162,6 @@ public struct FocusExport: Sendable {
     }
 
     // MARK: - Formats
-
-    /// `YYYY-MM-DDTHH:mm:ssZ`.
-    static func dateTime(_ time: Timestamp) -> String {
-        let c = time.components
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return
-            "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2))Z"
-    }
 
     /// A decimal with at least one fraction digit (so readers type it as a decimal, not an integer).
     static func decimal(_ value: Int128, scale: Int) -> String {

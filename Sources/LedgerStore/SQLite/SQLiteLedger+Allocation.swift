@@ -168,6 +168,17 @@ extension SQLiteLedger {
         }
     }
 
+    /// Applies the saved rules to `period` when it is open and was allocated with another version
+    /// (or never): what a statement of the month must be based on. Returns whether it ran.
+    @discardableResult
+    public func allocateIfStale(period: BillingPeriod, at time: Timestamp) async throws -> Bool {
+        guard try closedPeriods()[period] == nil, let (version, rules) = try await allocationRules(),
+            try await allocationRun(period: period)?.version != version
+        else { return false }
+        _ = try await allocate(period: period, rules: rules, version: version, at: time)
+        return true
+    }
+
     /// The newest allocation run of `period`: its rule version and when it ran.
     public func allocationRun(period: BillingPeriod) async throws -> (version: Int, ranAt: Timestamp)? {
         try await pool.read { db in
@@ -255,15 +266,13 @@ extension SQLiteLedger {
             }
         }
 
-        // Per dimension set and segment, from the day rollups (hour rollups when a rule's window
-        // does not start at midnight).
-        let dayAligned = cuts.allSatisfy { $0.seconds % 86_400 == 0 }
-        let rollup = dayAligned ? "rollup_day" : "rollup_hour"
+        // Per dimension set and segment, from the day rollups (rule windows are whole days, so a
+        // segment never splits a day).
         var perSet: [Int64: [Int: Figures]] = [:]
         let rows = try Row.fetchCursor(
             db,
             sql:
-                "SELECT dimension_set, bucket, requests, cost_micro, cost_pico_rem FROM \(rollup) WHERE bucket >= ? AND bucket < ?",
+                "SELECT dimension_set, bucket, requests, cost_micro, cost_pico_rem FROM rollup_day WHERE bucket >= ? AND bucket < ?",
             arguments: [period.start.seconds, period.end.seconds])
         while let row = try rows.next() {
             let cost = Cost(picodollars: Int128(row[3] as Int64) * 1_000_000 + Int128(row[4] as Int64))

@@ -25,19 +25,23 @@ extension SQLiteLedger {
 
     /// The billing lines of `provider` whose charge period starts in [`from`, `to`).
     public func billingLines(provider: String, from: Timestamp, to: Timestamp) async throws -> [BillingLine] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM billing_lines WHERE provider = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts, id
-                    """, arguments: [provider, from.microseconds, to.microseconds]
-            ).map { row in
-                BillingLine(
-                    id: row["id"], source: row["source"], provider: row["provider"], model: row["model"],
-                    start: Timestamp(microseconds: row["start_ts"]), end: Timestamp(microseconds: row["end_ts"]),
-                    cost: Cost(picodollars: Int128(row["cost_pico"] as String) ?? 0), description: row["description"],
-                    account: row["account"])
-            }
+        try await pool.read { db in try Self.billingLines(db, provider: provider, from: from, to: to) }
+    }
+
+    static func billingLines(_ db: Database, provider: String, from: Timestamp, to: Timestamp) throws
+        -> [BillingLine]
+    {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM billing_lines WHERE provider = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts, id
+                """, arguments: [provider, from.microseconds, to.microseconds]
+        ).map { row in
+            BillingLine(
+                id: row["id"], source: row["source"], provider: row["provider"], model: row["model"],
+                start: Timestamp(microseconds: row["start_ts"]), end: Timestamp(microseconds: row["end_ts"]),
+                cost: Cost(picodollars: Int128(row["cost_pico"] as String) ?? 0), description: row["description"],
+                account: row["account"])
         }
     }
 }

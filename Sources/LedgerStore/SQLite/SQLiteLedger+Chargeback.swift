@@ -49,6 +49,20 @@ extension SQLiteLedger {
         }
     }
 
+    // MARK: - FOCUS
+
+    /// The FOCUS 1.2 rows of `period`: every event, as allocated, priced by `catalog`. Blocks the
+    /// calling thread (a month's events are read).
+    public func focusExport(
+        period: BillingPeriod, catalog: PriceCatalog, billingAccountID: String, billingAccountName: String
+    ) throws -> FocusExport {
+        var export = FocusExport(
+            period: period, catalog: catalog, billingAccountID: billingAccountID,
+            billingAccountName: billingAccountName)
+        try forEachEvent(from: period.start, to: period.end) { _, event in export.add(event) }
+        return export
+    }
+
     // MARK: - Statements
 
     /// A stored statement by number.
@@ -106,7 +120,9 @@ extension SQLiteLedger {
             case .amount(let fixed): amount = fixed
             case .events: amount = pooled[index]
             case .unexplained(let provider):
-                let lines = try pool_billingLines(provider: provider, from: period.start, to: period.end)
+                let lines = try self.pool.read { db in
+                    try Self.billingLines(db, provider: provider, from: period.start, to: period.end)
+                }
                 let invoiced = lines.reduce(Cost.zero) { $0 + $1.cost }
                 let difference = invoiced - (metered[provider] ?? .zero)
                 amount = difference.picodollars > 0 ? difference : .zero
@@ -124,20 +140,6 @@ extension SQLiteLedger {
             result.append(PoolSplit(pool: pool, amount: amount, shares: SharedPool.split(amount, weights: weights)))
         }
         return result
-    }
-
-    private func pool_billingLines(provider: String, from: Timestamp, to: Timestamp) throws -> [BillingLine] {
-        try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT cost_pico FROM billing_lines WHERE provider = ? AND start_ts >= ? AND start_ts < ?",
-                arguments: [provider, from.microseconds, to.microseconds]
-            ).compactMap { row in
-                guard let pico = DecimalText.parse(row["cost_pico"] as String, scale: 0) else { return nil }
-                return BillingLine(
-                    id: "", source: "", provider: provider, model: nil, start: from, end: to,
-                    cost: Cost(picodollars: pico))
-            }
-        }
     }
 
     /// The pool (by position) whose event source takes `event`, if any: the first that matches.
