@@ -38,12 +38,13 @@ let package = Package(
         .target(
             name: "LedgerStore",
             dependencies: [
-                "LedgerCore",
+                "LedgerCore", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),
+        .target(name: "CSQLiteConfig", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "LedgerIngest", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .target(
             name: "LedgerGateway",

@@ -19,6 +19,8 @@ enum Benchmarks {
         case "record": try await record(events: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
         case "report": try await report(path: arguments[1])
         case "write-jsonl": try await writeJSONL(path: arguments[1], rows: Int(arguments[2]) ?? 1_000_000)
+        case "write-csv": try await writeCSV(path: arguments[1], rows: Int(arguments[2]) ?? 1_000_000)
+        case "read": try await read(path: arguments[1])
         default:
             print("unknown benchmark '\(command)'")
             exit(2)
@@ -180,23 +182,65 @@ enum Benchmarks {
 
     /// Writes demo events as JSON Lines, for the import benchmark.
     static func writeJSONL(path: String, rows: Int) async throws {
+        let written = try await writeDemo(path: path, rows: rows, header: nil) { EventJSONLine.encode($0) }
+        print("write-jsonl: \(written) rows to \(path)")
+    }
+
+    /// Writes the same demo events as CSV with one column per field (`docs/EVENTS.md`).
+    static func writeCSV(path: String, rows: Int) async throws {
+        let columns =
+            ["id", "timestamp", "source", "provider", "model", "outcome", "latency_ms"]
+            + TokenKind.allCases.map(\.rawValue) + AttributionDimension.allCases.map(\.rawValue) + ["tags"]
+        let written = try await writeDemo(path: path, rows: rows, header: columns.joined(separator: ",")) { event in
+            var fields = [
+                event.id, event.timestamp.iso8601, event.source, event.provider, event.model, event.outcome.rawValue,
+                event.latencyMilliseconds.map(String.init) ?? "",
+            ]
+            fields += TokenKind.allCases.map { event.tokens[$0] == 0 ? "" : String(event.tokens[$0]) }
+            fields += AttributionDimension.allCases.map { event.attribution[$0] ?? "" }
+            fields.append(event.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"))
+            return fields.map {
+                $0.contains(",") || $0.contains("\"")
+                    ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0
+            }
+            .joined(separator: ",")
+        }
+        print("write-csv: \(written) rows to \(path)")
+    }
+
+    /// Reads an event file through the importer without recording: the parsing side's throughput alone.
+    static func read(path: String) async throws {
+        let format = EventFileImporter.Format.detect(path: path, firstByte: nil) ?? .jsonl
+        var accepted = 0
+        let started = ContinuousClock.now
+        let summary = try await EventFileImporter(path: path, format: format, batchSize: 10_000).run(
+            onBatch: { accepted += $0.count }, onReject: { _ in })
+        let elapsed = seconds(ContinuousClock.now - started)
+        print(
+            "read \(format.rawValue): \(summary.rows) rows (\(accepted) good) in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.rows) / elapsed)) rows/s, parsed and validated, nothing recorded"
+        )
+    }
+
+    /// Writes `rows` demo events, one line each.
+    static func writeDemo(path: String, rows: Int, header: String?, line: (UsageEvent) -> String) async throws -> Int {
         guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteUnknown) }
         defer { try? handle.close() }
         var configuration = DemoGenerator.Configuration(end: end)
         configuration.events = rows
         configuration.seed = 7
+        if let header { handle.write(Data((header + "\n").utf8)) }
         var written = 0
         _ = try await DemoGenerator(configuration: configuration).generate(batchSize: 20_000) { batch in
             var text = ""
             text.reserveCapacity(batch.count * 400)
             for event in batch {
-                text += EventJSONLine.encode(event)
+                text += line(event)
                 text += "\n"
             }
             handle.write(Data(text.utf8))
             written += batch.count
         }
-        print("write-jsonl: \(written) rows to \(path)")
+        return written
     }
 }

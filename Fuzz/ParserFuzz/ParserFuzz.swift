@@ -14,8 +14,13 @@ enum ParserFuzz {
         let body = UnsafeBufferPointer(rebasing: bytes[1...])
         switch selector % 8 {
         case 0:
+            // The importer's single-pass reading and the by-name decoding must agree.
+            let streamed = try? EventRowDecoder().decode(RowFields.parse(jsonLine: body), fallbackID: { "fuzz" })
             if case .success(let members) = JSONRowParser.members(of: body) {
-                _ = try? EventRowDecoder().decode(members, fallbackID: { "fuzz" })
+                let byName = try? EventRowDecoder().decode(members, fallbackID: { "fuzz" })
+                precondition(byName == streamed, "the two ways of decoding a JSON row disagree")
+            } else {
+                precondition(streamed == nil, "a JSON row one parser refuses was decoded by the other")
             }
         case 1:
             if let spans = try? OTLPTraces.decodeProtobuf(body) {

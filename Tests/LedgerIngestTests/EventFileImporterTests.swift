@@ -79,6 +79,56 @@ import Testing
         #expect(byLine[2]!.description.hasPrefix("\(path):2: field 'timestamp': "))
     }
 
+    @Test func readsEachMemberOnceWhereverItIsAndWhateverItsSpelling() async throws {
+        let path = try write(
+            #"""
+            {"id":"a","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","te\u0061m":"search","tokens":{"outp\u0075t":4,"input":null}}
+            {"id":"b","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"input":1,"input":2}}
+            {"id":"c","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"inptu":1}}
+            {"id":"d","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"input":1},"input":2}
+            {"id":"e","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":7}
+            {"id":"f","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"input":1},"tokens":{"output":1}}
+            {"id":"g","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":null,"output":3,"region":" eu-west-1 "}
+            {"id":"h","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o","tokens":{"input":1}
+            """#, suffix: "jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try await run(path, format: .jsonl)
+        #expect(result.events.map(\.id) == ["a", "g"])
+        #expect(result.events[0].attribution.team == "search")
+        #expect(result.events[0].tokens[.output] == 4 && result.events[0].tokens[.input] == 0)
+        #expect(result.events[1].tokens[.output] == 3)
+        #expect(result.events[1].region == "eu-west-1")
+        let byLine = Dictionary(uniqueKeysWithValues: result.errors.map { ($0.line!, $0) })
+        #expect(byLine[2]?.reason.contains("field 'input' appears twice") == true)
+        #expect(byLine[3]?.field == "tokens.inptu")
+        #expect(byLine[3]?.reason.contains("unknown token kind") == true)
+        #expect(byLine[4]?.field == "input")
+        #expect(byLine[4]?.reason.contains("both flat and inside 'tokens'") == true)
+        #expect(byLine[5]?.field == "tokens")
+        #expect(byLine[5]?.reason.contains("must be an object") == true)
+        #expect(byLine[6]?.reason.contains("field 'tokens' appears twice") == true)
+        #expect(byLine[8]?.reason.contains("truncated") == true)
+    }
+
+    @Test func decodingByNameAndByPositionAgree() async throws {
+        let fields: [String: FieldValue] = [
+            "id": .string("x"), "timestamp": .string("2026-10-01T10:00:00Z"), "provider": .string("openai"),
+            "model": .string("gpt-4o"), "tokens": .object(["input": .integer(5), "cache_read": .string("2")]),
+            "cost_centre": .string("CC-1"), "environment": .string("prod"), "requests": .integer(3),
+            "latency_ms": .integer(90), "tags": .object(["a": .string("b")]), "storage_byte_hours": .integer(7),
+        ]
+        let line = try #require(String(data: JSONEncoder().encode(fields), encoding: .utf8))
+        let path = try write(line, suffix: "jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let byName = try EventRowDecoder().decode(fields) { "unused" }
+        #expect(byName.tokens[.input] == 5 && byName.tokens[.cacheRead] == 2)
+        #expect(byName.attribution.costCentre == "CC-1" && byName.attribution.environment == "prod")
+        #expect(byName.requests == 3 && byName.latencyMilliseconds == 90 && byName.resources.storageByteHours == 7)
+        #expect(byName.tags == ["a": "b"])
+        let fromFile = try await run(path, format: .jsonl)
+        #expect(fromFile.events == [byName])
+    }
+
     @Test func readsCSVWithQuotesAndMultilineFields() async throws {
         let path = try write(
             "id,timestamp,provider,model,input,output,team,tags,feature\r\n"

@@ -123,14 +123,20 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Parses RFC 3339 (`2026-03-02T14:00:00Z`, `…T14:00:00.123+01:00`, a space instead of `T`)
     /// or a bare date (`2026-03-02`, midnight UTC). Returns `nil` for anything else.
     public init?(parsing text: some StringProtocol) {
-        var parser = TimestampParser(bytes: Array(text.utf8))
-        guard let value = parser.parse() else { return nil }
+        func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+            var parser = TimestampParser(bytes: bytes)
+            return parser.parse()
+        }
+        guard
+            let value = text.utf8.withContiguousStorageIfAvailable(parse)
+                ?? Array(text.utf8).withUnsafeBufferPointer(parse)
+        else { return nil }
         self.microseconds = value
     }
 }
 
 private struct TimestampParser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
     mutating func number(digits: Int) -> Int? {

@@ -4,6 +4,8 @@
 public struct JSONRowParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// Objects entered by ``readMembers(_:)``.
+    private var depth = 0
 
     /// A parse failure at a byte column.
     public struct Failure: Error {
@@ -17,6 +19,28 @@ public struct JSONRowParser {
 
     /// Parses a line that must hold exactly one JSON object.
     public static func parseObject(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> [String: JSONValue] {
+        try wholeLine(bytes) { parser throws(Failure) in
+            guard case .object(let fields) = try parser.value(depth: 0) else {
+                throw parser.failure("expected a JSON object")
+            }
+            return fields
+        }
+    }
+
+    /// Reads a line that must hold exactly one JSON object, member by member, building no
+    /// dictionary: `member` receives each key's UTF-8 bytes (escapes decoded) with the parser at
+    /// that key's value, and must read the value with ``readValue()`` or ``readMembers(_:)``.
+    public static func readObject(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        _ member: (UnsafeBufferPointer<UInt8>, inout JSONRowParser) throws(Failure) -> Void
+    ) throws(Failure) {
+        try wholeLine(bytes) { parser throws(Failure) in try parser.readMembers(member) }
+    }
+
+    /// Runs `read` on a line that must be one JSON object and nothing after it.
+    private static func wholeLine<Result>(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ read: (inout JSONRowParser) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         var parser = JSONRowParser(bytes: bytes)
         parser.skipWhitespace()
         guard parser.peek() == UInt8(ascii: "{") else {
@@ -24,12 +48,75 @@ public struct JSONRowParser {
                 parser.index >= bytes.count
                     ? "empty line where a JSON object was expected" : "expected a JSON object starting with '{'")
         }
-        guard case .object(let fields) = try parser.value(depth: 0) else {
-            throw parser.failure("expected a JSON object")
-        }
+        let result = try read(&parser)
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.failure("unexpected text after the JSON object") }
-        return fields
+        return result
+    }
+
+    /// Whether the value at the parser is an object.
+    public var nextIsObject: Bool { peek() == UInt8(ascii: "{") }
+
+    /// Reads the value at the parser.
+    public mutating func readValue() throws(Failure) -> JSONValue {
+        try value(depth: depth)
+    }
+
+    /// Reads the object at the parser member by member (see ``readObject(_:_:)``).
+    public mutating func readMembers(
+        _ member: (UnsafeBufferPointer<UInt8>, inout JSONRowParser) throws(Failure) -> Void
+    ) throws(Failure) {
+        guard depth < 64 else { throw failure("nested too deeply") }
+        skipWhitespace()
+        guard peek() == UInt8(ascii: "{") else { throw failure("expected a JSON object") }
+        index += 1
+        depth += 1
+        defer { depth -= 1 }
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw failure("expected a quoted field name") }
+            let plain = plainString()
+            let escaped = plain == nil ? try string() : nil
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            if let plain {
+                try member(UnsafeBufferPointer(rebasing: bytes[plain]), &self)
+            } else {
+                try Array(escaped!.utf8).withUnsafeBufferPointer { key throws(Failure) in try member(key, &self) }
+            }
+            skipWhitespace()
+            guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }
+            index += 1
+            if next == UInt8(ascii: "}") { return }
+            guard next == UInt8(ascii: ",") else {
+                index -= 1
+                throw failure("expected ',' or '}' after a field")
+            }
+        }
+    }
+
+    /// A failure at the parser's position, for errors found by a ``readObject(_:_:)`` caller.
+    public func failure(_ reason: String) -> Failure { Failure(column: index + 1, reason: reason) }
+
+    /// The bytes of the string at the parser when it has no escapes (the parser moves past it);
+    /// nil, with the parser unmoved, when it has escapes or is malformed.
+    private mutating func plainString() -> Range<Int>? {
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                defer { index = end + 1 }
+                return (index + 1)..<end
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            end += 1
+        }
+        return nil
     }
 
     /// The members of the JSON object in `bytes` (read in place when the bytes are contiguous).
@@ -43,8 +130,6 @@ public struct JSONRowParser {
         }
         return bytes.withContiguousStorageIfAvailable(parse) ?? Array(bytes).withUnsafeBufferPointer(parse)
     }
-
-    private func failure(_ reason: String) -> Failure { Failure(column: index + 1, reason: reason) }
 
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 

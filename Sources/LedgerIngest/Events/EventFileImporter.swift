@@ -92,6 +92,7 @@ public struct EventFileImporter: Sendable {
         case .csv:
             let table = try CSVTableReader(path: path)
             let header = try csvHeader(table.header, line: table.headerLine)
+            let slots = header.map { EventRowDecoder.fieldTable.position(of: $0)! }
             while let record = try table.next() {
                 let row: Result<UsageEvent, IngestError>
                 switch record {
@@ -104,9 +105,10 @@ public struct EventFileImporter: Sendable {
                                 reason: "has \(values.count) fields but the header has \(header.count)"))
                         break
                     }
-                    var fields: [String: FieldValue] = [:]
-                    fields.reserveCapacity(header.count)
-                    for (name, value) in zip(header, values) where !value.isEmpty { fields[name] = .string(value) }
+                    var fields = RowFields()
+                    for (slot, value) in zip(slots, values) where !value.isEmpty {
+                        fields.values[slot] = .string(value)
+                    }
                     row = raw.withUnsafeBufferPointer { decodeFields(fields, lineNumber: line, raw: $0) }
                 }
                 if try await batcher.take(row, onBatch: onBatch, onReject: onReject) {
@@ -136,9 +138,9 @@ public struct EventFileImporter: Sendable {
     }
 
     func decodeJSONLine(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<UsageEvent, IngestError> {
-        let fields: [String: FieldValue]
+        let fields: RowFields
         do {
-            fields = try JSONRowParser.parseObject(line)
+            fields = try RowFields.parse(jsonLine: line)
         } catch {
             return .failure(
                 IngestError(
@@ -147,7 +149,7 @@ public struct EventFileImporter: Sendable {
         return decodeFields(fields, lineNumber: lineNumber, raw: line)
     }
 
-    func decodeFields(_ fields: [String: FieldValue], lineNumber: Int, raw: UnsafeBufferPointer<UInt8>) -> Result<
+    func decodeFields(_ fields: RowFields, lineNumber: Int, raw: UnsafeBufferPointer<UInt8>) -> Result<
         UsageEvent, IngestError
     > {
         do {

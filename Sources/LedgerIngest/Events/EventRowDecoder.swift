@@ -13,7 +13,28 @@ public struct EventRowDecoder: Sendable {
             "gpu_seconds", "storage_byte_hours", "requests",
         ] + tokenFields + attributionFields
 
-    private static let knownSet = Set(knownFields)
+    /// Positions in ``knownFields``.
+    enum Field {
+        static let id = 0
+        static let timestamp = 1
+        static let source = 2
+        static let provider = 3
+        static let model = 4
+        static let region = 5
+        static let serviceTier = 6
+        static let outcome = 7
+        static let latency = 8
+        static let tokens = 9
+        static let tags = 10
+        static let gpuSeconds = 11
+        static let storageByteHours = 12
+        static let requests = 13
+        static let firstToken = 14
+        static let firstDimension = firstToken + TokenKind.allCases.count
+    }
+
+    static let fieldTable = NameTable(knownFields)
+    static let tokenTable = NameTable(tokenFields)
 
     /// The `source` given to rows that name none.
     public var defaultSource: String
@@ -29,100 +50,107 @@ public struct EventRowDecoder: Sendable {
         public var reason: String
     }
 
-    /// Decodes one row.
+    /// Decodes one row given by field name.
     ///
     /// - Parameter fallbackID: the id to use when the row has none (derived from the row's bytes,
     ///   so importing the same file twice gives the same ids).
     public func decode(_ fields: [String: FieldValue], fallbackID: () -> String) throws(FieldError) -> UsageEvent {
-        for key in fields.keys where !EventRowDecoder.knownSet.contains(key) {
+        try decode(RowFields(fields), fallbackID: fallbackID)
+    }
+
+    /// Decodes one row.
+    public func decode(_ fields: RowFields, fallbackID: () -> String) throws(FieldError) -> UsageEvent {
+        if let key = fields.unknownField {
             let suggestion = EventRowDecoder.closest(to: key).map { " Did you mean '\($0)'?" } ?? ""
             throw FieldError(field: key, reason: "unknown field.\(suggestion) Fields are listed in docs/EVENTS.md.")
         }
-        let id = try optionalString(fields, "id") ?? fallbackID()
-        guard let timestampText = try optionalString(fields, "timestamp") else {
+        let id = try optionalString(fields, Field.id) ?? fallbackID()
+        guard let timestampText = try optionalString(fields, Field.timestamp) else {
             throw FieldError(field: "timestamp", reason: "missing; write an RFC 3339 time such as 2026-03-02T14:00:00Z")
         }
         guard let timestamp = Timestamp(parsing: timestampText) else {
             throw FieldError(
                 field: "timestamp", reason: "'\(timestampText)' is not an RFC 3339 time (e.g. 2026-03-02T14:00:00Z)")
         }
-        guard let provider = try optionalString(fields, "provider") else {
+        guard let provider = try optionalString(fields, Field.provider) else {
             throw FieldError(field: "provider", reason: "missing; e.g. openai, anthropic, bedrock, self-hosted")
         }
         let resources = ResourceUsage(
-            gpuSeconds: try count(fields["gpu_seconds"], "gpu_seconds"),
-            storageByteHours: try count(fields["storage_byte_hours"], "storage_byte_hours"))
-        let model = try optionalString(fields, "model")
+            gpuSeconds: try count(fields[Field.gpuSeconds], "gpu_seconds"),
+            storageByteHours: try count(fields[Field.storageByteHours], "storage_byte_hours"))
+        let model = try optionalString(fields, Field.model)
         guard let model else {
             throw FieldError(
                 field: "model", reason: "missing; name the model (or the GPU model / storage class for resource rows)")
         }
         var event = UsageEvent(
-            id: id, timestamp: timestamp, source: try optionalString(fields, "source") ?? defaultSource,
+            id: id, timestamp: timestamp, source: try optionalString(fields, Field.source) ?? defaultSource,
             provider: provider, model: model)
-        event.region = try optionalString(fields, "region")
+        event.region = try optionalString(fields, Field.region)
         event.resources = resources
-        if let tier = try optionalString(fields, "service_tier") {
+        if let tier = try optionalString(fields, Field.serviceTier) {
             guard let parsed = ServiceTier(rawValue: tier.lowercased()) else {
                 throw FieldError(
                     field: "service_tier", reason: "'\(tier)' is not one of standard, batch, flex, priority")
             }
             event.serviceTier = parsed
         }
-        if let outcome = try optionalString(fields, "outcome") {
-            guard let parsed = Outcome(rawValue: outcome.lowercased()) else {
+        if let outcome = try optionalString(fields, Field.outcome) {
+            guard let parsed = Outcome(rawValue: outcome) ?? Outcome(rawValue: outcome.lowercased()) else {
                 throw FieldError(
                     field: "outcome", reason: "'\(outcome)' is not one of ok, error, retried, cancelled, estimated")
             }
             event.outcome = parsed
         }
-        if let requests = fields["requests"], requests != .null, requests != .string("") {
+        if let requests = fields[Field.requests], requests != .null, requests != .string("") {
             event.requests = try count(requests, "requests")
         }
-        if let latency = fields["latency_ms"], latency != .null, latency != .string("") {
+        if let latency = fields[Field.latency], latency != .null, latency != .string("") {
             event.latencyMilliseconds = try count(latency, "latency_ms")
         }
         // Tokens: flat fields, or a `tokens` object — not both.
-        let nested = fields["tokens"]
-        if let nested, nested != .null {
-            guard case .object(let members) = nested else {
-                throw FieldError(field: "tokens", reason: "must be an object such as {\"input\":100,\"output\":20}")
-            }
-            for key in members.keys where TokenKind(rawValue: key) == nil {
+        if let members = fields.tokens {
+            if let kind = fields.unknownTokenKind {
                 throw FieldError(
-                    field: "tokens.\(key)",
+                    field: "tokens.\(kind)",
                     reason: "unknown token kind; kinds are \(EventRowDecoder.tokenFields.joined(separator: ", "))")
             }
-            for kind in TokenKind.allCases {
-                if fields[kind.rawValue] != nil {
+            for (offset, kind) in TokenKind.allCases.enumerated() {
+                if fields[Field.firstToken + offset] != nil {
                     throw FieldError(field: kind.rawValue, reason: "given both flat and inside 'tokens'; use one")
                 }
-                event.tokens[kind] = try count(members[kind.rawValue], "tokens." + kind.rawValue)
+                event.tokens[kind] = try count(members[offset], "tokens." + kind.rawValue)
             }
+        } else if let nested = fields[Field.tokens], nested != .null {
+            throw FieldError(field: "tokens", reason: "must be an object such as {\"input\":100,\"output\":20}")
         } else {
-            for kind in TokenKind.allCases { event.tokens[kind] = try count(fields[kind.rawValue], kind.rawValue) }
+            for (offset, kind) in TokenKind.allCases.enumerated() {
+                event.tokens[kind] = try count(fields[Field.firstToken + offset], kind.rawValue)
+            }
         }
-        for dimension in AttributionDimension.allCases {
-            event.attribution[dimension] = try optionalString(fields, dimension.rawValue)
+        for (offset, dimension) in AttributionDimension.allCases.enumerated() {
+            event.attribution[dimension] = try optionalString(fields, Field.firstDimension + offset)
         }
-        event.tags = try tags(fields["tags"])
+        event.tags = try tags(fields[Field.tags])
         if id.isEmpty { throw FieldError(field: "id", reason: "must not be empty") }
         return event
     }
 
-    private func optionalString(_ fields: [String: FieldValue], _ name: String) throws(FieldError) -> String? {
-        guard let value = fields[name] else { return nil }
+    private func optionalString(_ fields: RowFields, _ position: Int) throws(FieldError) -> String? {
+        guard let value = fields[position] else { return nil }
         switch value {
         case .null: return nil
         case .string(let text):
             let trimmed = text.trimmingWhitespace()
             return trimmed.isEmpty ? nil : trimmed
         case .integer(let number): return String(number)
-        default: throw FieldError(field: name, reason: "expected text, got \(value.summary)")
+        default:
+            throw FieldError(
+                field: EventRowDecoder.knownFields[position], reason: "expected text, got \(value.summary)")
         }
     }
 
-    private func count(_ value: FieldValue?, _ name: String) throws(FieldError) -> Int64 {
+    private func count(_ value: FieldValue?, _ name: @autoclosure () -> String) throws(FieldError) -> Int64 {
         guard let value else { return 0 }
         let number: Int64
         switch value {
@@ -132,15 +160,15 @@ public struct EventRowDecoder: Sendable {
             let trimmed = text.trimmingWhitespace()
             if trimmed.isEmpty { return 0 }
             guard let parsed = Int64(trimmed) else {
-                throw FieldError(field: name, reason: "'\(text)' is not a whole number")
+                throw FieldError(field: name(), reason: "'\(text)' is not a whole number")
             }
             number = parsed
         case .number(let text):
-            throw FieldError(field: name, reason: "\(text) is not a whole number")
+            throw FieldError(field: name(), reason: "\(text) is not a whole number")
         default:
-            throw FieldError(field: name, reason: "expected a whole number, got \(value.summary)")
+            throw FieldError(field: name(), reason: "expected a whole number, got \(value.summary)")
         }
-        guard number >= 0 else { throw FieldError(field: name, reason: "must not be negative, got \(number)") }
+        guard number >= 0 else { throw FieldError(field: name(), reason: "must not be negative, got \(number)") }
         return number
     }
 
@@ -202,6 +230,10 @@ public struct EventRowDecoder: Sendable {
 
 extension String {
     func trimmingWhitespace() -> String {
+        // Most values start and end with a visible ASCII character: nothing to trim.
+        if let first = utf8.first, let last = utf8.last, (33...126).contains(first), (33...126).contains(last) {
+            return self
+        }
         var view = Substring(self)
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }
         while let last = view.last, last.isWhitespace { view = view.dropLast() }

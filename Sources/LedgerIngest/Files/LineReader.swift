@@ -68,12 +68,12 @@ public struct LineReader: ~Copyable {
     }
 
     private func findNewline() -> Int? {
-        var index = start
-        while index < end {
-            if buffer[index] == 10 { return index }
-            index += 1
+        guard start < end else { return nil }
+        return buffer.withUnsafeBufferPointer { pointer -> Int? in
+            let base = UnsafeRawPointer(pointer.baseAddress!)
+            guard let found = memchr(base + start, 10, end - start) else { return nil }
+            return UnsafeRawPointer(found) - base
         }
-        return nil
     }
 
     private mutating func fill() {
