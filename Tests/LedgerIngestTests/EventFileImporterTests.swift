@@ -1,7 +1,8 @@
 import Foundation
 import LedgerCore
-import LedgerIngest
 import Testing
+
+@testable import LedgerIngest
 
 @Suite struct EventFileImporterTests {
     func write(_ text: String, suffix: String) throws -> String {
@@ -108,6 +109,26 @@ import Testing
         #expect(byLine[5]?.reason.contains("must be an object") == true)
         #expect(byLine[6]?.reason.contains("field 'tokens' appears twice") == true)
         #expect(byLine[8]?.reason.contains("truncated") == true)
+    }
+
+    @Test func fieldPositionsNameTheirFields() {
+        typealias Field = EventRowDecoder.Field
+        let named: [(Int, String)] = [
+            (Field.id, "id"), (Field.timestamp, "timestamp"), (Field.source, "source"), (Field.provider, "provider"),
+            (Field.model, "model"), (Field.region, "region"), (Field.serviceTier, "service_tier"),
+            (Field.outcome, "outcome"), (Field.latency, "latency_ms"), (Field.tokens, "tokens"), (Field.tags, "tags"),
+            (Field.gpuSeconds, "gpu_seconds"), (Field.storageByteHours, "storage_byte_hours"),
+            (Field.requests, "requests"),
+        ]
+        for (position, name) in named { #expect(EventRowDecoder.knownFields[position] == name) }
+        let fields = EventRowDecoder.knownFields
+        #expect(Array(fields[Field.firstToken..<Field.firstDimension]) == TokenKind.allCases.map(\.rawValue))
+        #expect(Array(fields[Field.firstDimension...]) == AttributionDimension.allCases.map(\.rawValue))
+        for (position, name) in fields.enumerated() {
+            #expect(EventRowDecoder.fieldTable.position(of: name) == position)
+        }
+        #expect(EventRowDecoder.fieldTable.position(of: "tem") == nil)
+        #expect(EventRowDecoder.fieldTable.position(of: "") == nil)
     }
 
     @Test func decodingByNameAndByPositionAgree() async throws {

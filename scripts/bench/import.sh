@@ -34,9 +34,12 @@ run = subprocess.run([binary, "import", path, "--format", fmt, "--db", db], capt
 elapsed = time.monotonic() - start
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 summary = (run.stdout.strip().splitlines() or [run.stderr.strip()])[-1]
-rows = int(re.search(r"([\d,]+) rows", summary).group(1).replace(",", ""))
+found = re.search(r"([\d,]+) rows", summary)
+if run.returncode != 0 or not found:
+    sys.exit(f"import {fmt} failed (exit {run.returncode}):\n{run.stderr.strip() or summary}")
+rows = int(found.group(1).replace(",", ""))
 size = os.path.getsize(path) / 1e9
-print(f"import {fmt:5}: {rows:,} rows, {size:.2f} GB in {elapsed:.1f} s = {rows / elapsed / 1000:.0f}k rows/s, peak RSS {peak:.0f} MB (exit {run.returncode})")
+print(f"import {fmt:5}: {rows:,} rows, {size:.2f} GB in {elapsed:.1f} s = {rows / elapsed / 1000:.0f}k rows/s, peak RSS {peak:.0f} MB ")
 print(f"        {summary}")
 PY
 }

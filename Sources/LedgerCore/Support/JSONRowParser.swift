@@ -80,14 +80,15 @@ public struct JSONRowParser {
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw failure("expected a quoted field name") }
+            // A key with escapes is decoded into `escaped`; a plain one is read in place.
             let plain = plainString()
-            let escaped = plain == nil ? try string() : nil
+            let escaped = plain == nil ? Array(try string().utf8) : []
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
             if let plain {
                 try member(UnsafeBufferPointer(rebasing: bytes[plain]), &self)
             } else {
-                try Array(escaped!.utf8).withUnsafeBufferPointer { key throws(Failure) in try member(key, &self) }
+                try escaped.withUnsafeBufferPointer { key throws(Failure) in try member(key, &self) }
             }
             skipWhitespace()
             guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }

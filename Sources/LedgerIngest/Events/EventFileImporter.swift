@@ -91,18 +91,17 @@ public struct EventFileImporter: Sendable {
             return summary
         case .csv:
             let table = try CSVTableReader(path: path)
-            let header = try csvHeader(table.header, line: table.headerLine)
-            let slots = header.map { EventRowDecoder.fieldTable.position(of: $0)! }
+            let slots = try csvHeader(table.header, line: table.headerLine)
             while let record = try table.next() {
                 let row: Result<UsageEvent, IngestError>
                 switch record {
                 case .malformed(let error): row = .failure(error)
                 case .fields(let line, let values, let raw):
-                    guard values.count == header.count else {
+                    guard values.count == slots.count else {
                         row = .failure(
                             IngestError(
                                 file: path, line: line, field: nil,
-                                reason: "has \(values.count) fields but the header has \(header.count)"))
+                                reason: "has \(values.count) fields but the header has \(slots.count)"))
                         break
                     }
                     var fields = RowFields()
@@ -123,18 +122,22 @@ public struct EventFileImporter: Sendable {
     }
 
     /// The header's field names (lower case), or why it cannot be read.
-    private func csvHeader(_ columns: [String], line: Int) throws(IngestError) -> [String] {
-        let names = columns.map { $0.lowercased() }
-        for name in names where !EventRowDecoder.knownFields.contains(name) {
-            let hint = EventRowDecoder.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
-            throw IngestError(
-                file: path, line: line, field: name,
-                reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
+    /// Each header column's field position, or why the header cannot be read.
+    private func csvHeader(_ columns: [String], line: Int) throws(IngestError) -> [Int] {
+        var positions: [Int] = []
+        for name in columns.map({ $0.lowercased() }) {
+            guard let position = EventRowDecoder.fieldTable.position(of: name) else {
+                let hint = EventRowDecoder.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
+                throw IngestError(
+                    file: path, line: line, field: name,
+                    reason: "unknown column in the header.\(hint) Columns are listed in docs/EVENTS.md.")
+            }
+            positions.append(position)
         }
-        if Set(names).count != names.count {
+        if Set(positions).count != positions.count {
             throw IngestError(file: path, line: line, field: nil, reason: "the header names a column twice")
         }
-        return names
+        return positions
     }
 
     func decodeJSONLine(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<UsageEvent, IngestError> {
