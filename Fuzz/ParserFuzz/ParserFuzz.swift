@@ -50,7 +50,14 @@ enum ParserFuzz {
                 _ = BillingImporter.decode(page: usage, format: .anthropicCosts)
             }
         default:
+            // The gateway's response reader builds only what usage needs; on any body a full parse
+            // accepts it must give the same usage, and skipping must accept the body too.
+            let light = ProviderUsage.normalise(responseBody: body, provider: "openai")
             if case .success(let members) = JSONRowParser.members(of: body) {
+                let whole = try? ProviderUsage.normalise(.object(members), provider: "openai")
+                precondition(light == whole, "the response-body reader and a full read disagree on usage")
+                let skipped = JSONRowParser.members(of: body) { _, _ in false }
+                precondition((try? skipped.get()) == [:], "skipping refused JSON a full parse accepts")
                 _ = try? ProviderUsage.openAIChat(members)
                 _ = try? ProviderUsage.openAIResponses(members)
                 _ = try? ProviderUsage.anthropic(members)

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,14 +10,12 @@ extension Gateway {
     /// Sends an admitted call upstream and relays the answer; records the usage on every path.
     func forward(_ call: CallContext, body: ByteBuffer) async -> Response {
         let family = call.route.family
-        var request = HTTPClientRequest(url: upstreamURL(call))
-        request.method = .POST
-        request.headers = upstreamHeaders(call)
-        request.body = .bytes(body)
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
-            response = try await httpClient.execute(
-                request, timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
+            response = try await upstreamClient.post(
+                url: upstreamURL(call), caFile: call.upstream.caFile, headers: upstreamHeaders(call), body: body,
+                streamWanted: call.inspection.stream && call.route.isBilled,
+                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
         } catch {
             let (status, message) = upstreamFailure(error, call: call)
             if call.route.isBilled {
@@ -31,21 +28,10 @@ extension Gateway {
         }
         metrics.upstreamLatency(
             upstream: call.upstream.name, seconds: (ContinuousClock.now - call.startedInstant).seconds)
-        let isStream =
-            call.inspection.stream && (200..<300).contains(Int(response.status.code))
-            && (response.headers.first(name: "content-type") ?? "").contains("text/event-stream")
-        if isStream && call.route.isBilled {
-            return stream(call, response: response)
-        }
-        // A whole response.
         let bytes: ByteBuffer
-        do {
-            bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
-        } catch {
-            let (status, message) = upstreamFailure(error, call: call)
-            _ = await complete(call, tokens: .zero, outcome: .error, status: status)
-            return errorResponse(
-                family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
+        switch response.body {
+        case .stream(let chunks): return stream(call, response: response, chunks: chunks)
+        case .whole(let whole): bytes = whole
         }
         let status = Int(response.status.code)
         var headers = relayedHeaders(response.headers)
@@ -57,8 +43,8 @@ extension Gateway {
         var tokens = TokenCounts.zero
         var outcome = Outcome.ok
         if (200..<300).contains(status) {
-            if case .success(let object) = JSONRowParser.members(of: bytes.readableBytesView),
-                let normalised = try? ProviderUsage.normalise(.object(object), provider: call.upstream.pricingProvider)
+            if let normalised = ProviderUsage.normalise(
+                responseBody: bytes.readableBytesView, provider: call.upstream.pricingProvider)
             {
                 tokens = normalised.tokens
             } else {
@@ -76,7 +62,7 @@ extension Gateway {
     }
 
     /// Relays a server-sent-event stream event by event, reading usage from it.
-    private func stream(_ call: CallContext, response: HTTPClientResponse) -> Response {
+    private func stream(_ call: CallContext, response: UpstreamResponse, chunks: UpstreamBodyStream) -> Response {
         var headers = relayedHeaders(response.headers)
         headers[.tokenLedgerRequestID] = call.requestID
         let family = call.route.family
@@ -88,7 +74,7 @@ extension Gateway {
             var clientGone = false
             var failure: (status: Int, message: String)?
             do {
-                for try await chunk in response.body {
+                for try await chunk in chunks {
                     var out: [UInt8] = []
                     for event in scanner.append(chunk.readableBytesView) {
                         let fields = SSEScanner.fields(of: event)
@@ -106,6 +92,7 @@ extension Gateway {
                             try await writer.write(ByteBuffer(bytes: out))
                         } catch {
                             clientGone = true
+                            chunks.cancel()
                             break
                         }
                     }
@@ -157,21 +144,27 @@ extension Gateway {
     /// Status and message for an upstream that failed or did not answer in time.
     func upstreamFailure(_ error: any Error, call: CallContext) -> (Int, String) {
         let name = call.upstream.name
-        if let clientError = error as? HTTPClientError {
-            if clientError == .readTimeout || clientError == .deadlineExceeded {
-                return (
-                    504,
-                    "The upstream '\(name)' did not answer within \(configuration.server.upstreamTimeoutSeconds) s (server.upstream_timeout_seconds). Request id \(call.requestID)."
-                )
-            }
-            if clientError == .connectTimeout {
-                return (502, "Could not connect to the upstream '\(name)' in time. Request id \(call.requestID).")
-            }
+        let id = call.requestID
+        switch error {
+        case UpstreamError.readTimeout:
+            let seconds = configuration.server.upstreamTimeoutSeconds
+            return (
+                504,
+                "The upstream '\(name)' did not answer within \(seconds) s (server.upstream_timeout_seconds). Request id \(id)."
+            )
+        case UpstreamError.connectTimeout:
+            let seconds = configuration.server.connectTimeoutSeconds
+            return (
+                502,
+                "Could not connect to the upstream '\(name)' within \(seconds) s (server.connect_timeout_seconds). Request id \(id)."
+            )
+        case let failure as UpstreamError:
+            return (502, "The upstream '\(name)' failed: \(failure). Request id \(id).")
+        case is CancellationError, ChannelError.alreadyClosed, ChannelError.ioOnClosedChannel:
+            return (499, "The request was cancelled. Request id \(id).")
+        default:
+            return (502, "The upstream '\(name)' failed: \(error). Request id \(id).")
         }
-        if error is CancellationError {
-            return (499, "The request was cancelled. Request id \(call.requestID).")
-        }
-        return (502, "The upstream '\(name)' failed: \(error). Request id \(call.requestID).")
     }
 
     /// The upstream URL for a call.

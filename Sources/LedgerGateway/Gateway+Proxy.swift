@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 public import Hummingbird
@@ -121,17 +120,10 @@ extension Gateway {
                 code: "request_too_large", reason: "bad_request")
         }
         let bytes = buffer.readableBytesView
-        var body: [String: JSONValue]
-        switch JSONRowParser.members(of: bytes) {
-        case .success(let object): body = object
-        case .failure(let error):
-            let position = bytes.lineAndColumn(ofOffset: error.column - 1)
-            throw Refusal(
-                status: 400,
-                message:
-                    "The request body is not valid JSON: \(error.reason) at line \(position.line), column \(position.column) (byte \(error.column)).",
-                code: "invalid_json", reason: "bad_request")
-        }
+        // Only the fields the gateway reads are built; the rest (messages, tools) is checked and
+        // passed on as it came.
+        var body = try Self.requestBody(
+            JSONRowParser.members(of: bytes) { name, _ in RequestInspection.reads(name) }, bytes: bytes)
         if body["model"] == nil, let deployment { body["model"] = .string(deployment) }
         var inspection: RequestInspection
         switch RequestInspection.read(body, route: route) {
@@ -216,7 +208,6 @@ extension Gateway {
                     callTags["fallback_budget"] = budget.id
                     model = fallback
                     upstream = fallbackUpstream
-                    body["model"] = .string(fallback)
                     allowFallback = false
                     continue
                 }
@@ -224,17 +215,18 @@ extension Gateway {
             }
         }
         // The body sent upstream: the routed model, and usage asked for on OpenAI streams.
-        var rewrite = model != requested
-        if model != requested { body["model"] = .string(model) }
-        if inspection.stream && !inspection.callerAskedForUsage
-            && (route == .chatCompletions || route == .completions)
-        {
-            var options = body["stream_options"]?.objectValue ?? [:]
-            options["include_usage"] = .bool(true)
-            body["stream_options"] = .object(options)
-            rewrite = true
+        let askUsage =
+            inspection.stream && !inspection.callerAskedForUsage && (route == .chatCompletions || route == .completions)
+        if model != requested || askUsage {
+            body = try Self.requestBody(JSONRowParser.members(of: bytes), bytes: bytes)
+            body["model"] = .string(model)
+            if askUsage {
+                var options = body["stream_options"]?.objectValue ?? [:]
+                options["include_usage"] = .bool(true)
+                body["stream_options"] = .object(options)
+            }
+            buffer = ByteBuffer(string: JSONValue.object(body).serialized())
         }
-        if rewrite { buffer = ByteBuffer(string: JSONValue.object(body).serialized()) }
         var rateSubjects = ["key \(key.id)"]
         if let team = attribution.team { rateSubjects.append("team \(team)") }
         let call = CallContext(
@@ -245,6 +237,22 @@ extension Gateway {
                 HTTPField.Name(name).flatMap { request.headers[$0] }.map { (name, $0) }
             })
         return (call, buffer)
+    }
+
+    /// A parsed request body, or the 400 that says where it is not valid JSON.
+    static func requestBody(
+        _ parsed: Result<[String: JSONValue], JSONRowParser.Failure>, bytes: ByteBufferView
+    ) throws(Refusal) -> [String: JSONValue] {
+        switch parsed {
+        case .success(let object): return object
+        case .failure(let error):
+            let position = bytes.lineAndColumn(ofOffset: error.column - 1)
+            throw Refusal(
+                status: 400,
+                message:
+                    "The request body is not valid JSON: \(error.reason) at line \(position.line), column \(position.column) (byte \(error.column)).",
+                code: "invalid_json", reason: "bad_request")
+        }
     }
 
     /// The caller's secret: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure).

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Hummingbird
 public import LedgerCore
@@ -21,7 +20,7 @@ public final class Gateway: Sendable {
     let sink: UsageSink
     let limiter = RateLimiter()
     let metrics = GatewayMetrics()
-    let httpClient: HTTPClient
+    let upstreamClient: UpstreamClient
     let logger: Logger
     /// Provider keys by upstream name, from the environment. Never logged or returned.
     let upstreamSecrets: [String: String]
@@ -70,15 +69,28 @@ public final class Gateway: Sendable {
         }
         self.upstreamSecrets = secrets
         self.adminKey = environment[configuration.server.adminKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(
-            connect: .seconds(Int64(configuration.server.connectTimeoutSeconds)),
-            read: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
-        clientConfiguration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
-        clientConfiguration.decompression = .disabled
-        clientConfiguration.tracing.tracer = nil
-        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        self.upstreamClient = UpstreamClient(
+            connectTimeout: .seconds(Int64(configuration.server.connectTimeoutSeconds)))
+        for upstream in configuration.upstreams {
+            guard case .success(let (target, _)) = Result(catching: { try UpstreamTarget.parse(upstream.baseURL) })
+            else {
+                throw ConfigurationError(
+                    "upstreams '\(upstream.name)': base_url '\(upstream.baseURL)' is not an http:// or https:// URL "
+                        + "(e.g. https://api.openai.com or http://127.0.0.1:8000)")
+            }
+            guard let caFile = upstream.caFile else { continue }
+            guard target.tls else {
+                throw ConfigurationError(
+                    "upstreams '\(upstream.name)': ca_file is set but base_url '\(upstream.baseURL)' is not https://")
+            }
+            do {
+                _ = try upstreamClient.tlsContext(caFile: caFile)
+            } catch {
+                throw ConfigurationError(
+                    "upstreams '\(upstream.name)': ca_file '\(caFile)' cannot be used (\(error)); it must be a readable PEM file of CA certificates"
+                )
+            }
+        }
     }
 
     // MARK: - Lifecycle
@@ -168,7 +180,7 @@ public final class Gateway: Sendable {
     public func shutdown() async throws {
         await Task { await self.sink.flush() }.value
         sink.closeSpool()
-        try await httpClient.shutdown()
+        upstreamClient.shutdown()
     }
 
     /// Writes spooled usage to the ledger now.

@@ -169,12 +169,16 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
     public var apiVersion: String?
     /// Azure: model → deployment name (default: the model name).
     public var deployments: [String: String]
+    /// A PEM file of certificate authorities trusted for this upstream besides the system's (a
+    /// self-hosted server behind an internal CA).
+    public var caFile: String?
 
     /// Creates an upstream.
     public init(
         name: String, kind: Kind, baseURL: String, apiKeyEnv: String? = nil, models: [String], provider: String? = nil,
-        apiVersion: String? = nil, deployments: [String: String] = [:]
+        apiVersion: String? = nil, deployments: [String: String] = [:], caFile: String? = nil
     ) {
+        self.caFile = caFile
         self.name = name
         self.kind = kind
         self.baseURL = baseURL
@@ -190,6 +194,7 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
         case baseURL = "base_url"
         case apiKeyEnv = "api_key_env"
         case apiVersion = "api_version"
+        case caFile = "ca_file"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -202,6 +207,7 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
         provider = try container.decodeIfPresent(String.self, forKey: .provider)
         apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion)
         deployments = try container.decodeIfPresent([String: String].self, forKey: .deployments) ?? [:]
+        caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
     }
 
     /// The provider the catalog prices this upstream's models under.

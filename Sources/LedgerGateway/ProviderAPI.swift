@@ -103,6 +103,16 @@ public struct RequestInspection: Sendable, Hashable {
     /// The body's end-user id: OpenAI `user`, Anthropic `metadata.user_id`.
     public var endUser: String?
 
+    /// Whether ``read(_:route:)`` looks at the body field `name`.
+    static func reads(_ name: String) -> Bool {
+        switch name {
+        case "model", "stream", "max_completion_tokens", "max_tokens", "max_output_tokens", "n", "best_of",
+            "stream_options", "user", "safety_identifier", "metadata":
+            true
+        default: false
+        }
+    }
+
     /// Reads a parsed body; fails with a message naming the field.
     public static func read(_ body: [String: JSONValue], route: APIRoute) -> Result<RequestInspection, InspectionError>
     {

@@ -150,6 +150,30 @@ import Testing
         #expect(fromFile.events == [byName])
     }
 
+    @Test func encodedEventsReadBackTheSame() async throws {
+        var full = UsageEvent(
+            id: "e\"1", timestamp: Timestamp(microseconds: 1_790_000_000_123_400), source: "gateway",
+            provider: "openai", model: "gpt-4o", region: "eu", serviceTier: .priority,
+            tokens: TokenCounts(input: 10, cacheRead: 5, cacheWrite: 1, cacheWrite1h: 2, output: 3, reasoning: 4),
+            resources: ResourceUsage(gpuSeconds: 7, storageByteHours: 9), outcome: .estimated,
+            latencyMilliseconds: 42, tags: ["quote": "say \"hi\"", "line": "a\nb\tc\u{1}", "ü": "ß"])
+        full.requests = 3
+        for dimension in AttributionDimension.allCases { full.attribution[dimension] = "\(dimension.rawValue) \\ é" }
+        let bare = UsageEvent(
+            id: "e2", timestamp: Timestamp(microseconds: 1_790_000_000_000_000), provider: "anthropic",
+            model: "claude-haiku-4-5")
+        let lines = [full, bare].map { EventJSONLine.encode($0) }
+        #expect(
+            lines[1]
+                == #"{"id":"e2","timestamp":"2026-09-21T14:13:20Z","source":"import","provider":"anthropic","model":"claude-haiku-4-5","outcome":"ok","tokens":{}}"#
+        )
+        let path = try write(lines.joined(separator: "\n"), suffix: "jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let read = try await run(path, format: .jsonl)
+        #expect(read.errors.isEmpty, "\(read.errors)")
+        #expect(read.events == [full, bare])
+    }
+
     @Test func readsCSVWithQuotesAndMultilineFields() async throws {
         let path = try write(
             "id,timestamp,provider,model,input,output,team,tags,feature\r\n"

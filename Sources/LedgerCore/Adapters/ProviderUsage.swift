@@ -41,6 +41,45 @@ public enum ProviderUsage {
         public var description: String { message }
     }
 
+    /// Normalises the usage in a whole response body (JSON bytes), building only the members
+    /// ``normalise(_:provider:)`` reads: choices, content and embeddings are checked and skipped.
+    /// A body that is itself a usage object is read whole. Nil when the body is not a JSON
+    /// object or holds no usage this adapter recognises.
+    public static func normalise(responseBody bytes: some Collection<UInt8>, provider: String?) -> Normalised? {
+        var holdsUsage = false
+        func read(_ pointer: UnsafeBufferPointer<UInt8>) -> [String: JSONValue]? {
+            var root: [String: JSONValue] = [:]
+            root.reserveCapacity(8)
+            do throws(JSONRowParser.Failure) {
+                try JSONRowParser.readObject(pointer) { key, parser throws(JSONRowParser.Failure) in
+                    let name = String(decoding: key, as: UTF8.self)
+                    switch name {
+                    case "model", "modelVersion", "modelId", "service_tier", "object":
+                        root[name] = try parser.readValue()
+                    case "usage", "usageMetadata", "response", "message", "amazon-bedrock-invocationMetrics", "input",
+                        "output":
+                        guard parser.nextIsObject else { fallthrough }
+                        // An `output` object holds usage only beside an `input` one (a Bedrock log).
+                        if name != "output" { holdsUsage = true }
+                        root[name] = try parser.readValue()
+                    default:
+                        try parser.skipValue()
+                        // Only its presence is read (`data`: an embeddings list).
+                        if name == "data" || name == "output" { root[name] = .null }
+                    }
+                }
+                return root
+            } catch {
+                return nil
+            }
+        }
+        guard let root = bytes.withContiguousStorageIfAvailable(read) ?? Array(bytes).withUnsafeBufferPointer(read)
+        else { return nil }
+        if holdsUsage { return try? normalise(.object(root), provider: provider) }
+        guard case .success(let whole) = JSONRowParser.members(of: bytes) else { return nil }
+        return try? normalise(.object(whole), provider: provider)
+    }
+
     /// Recognises and normalises a provider's usage object, or a whole response containing one.
     ///
     /// - Parameters:

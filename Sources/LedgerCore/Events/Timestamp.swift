@@ -97,16 +97,67 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 
     /// RFC 3339 in UTC: `2026-03-02T14:00:00Z`, with `.ffffff` when there are sub-seconds.
     public var iso8601: String {
+        var text = ""
+        writeISO8601(into: &text)
+        return text
+    }
+
+    /// Appends ``iso8601`` to `output`, digit by digit.
+    public func writeISO8601(into output: inout String) {
         let c = components
-        var text =
-            "\(Timestamp.pad(c.year, 4))-\(Timestamp.pad(c.month, 2))-\(Timestamp.pad(c.day, 2))T"
-            + "\(Timestamp.pad(c.hour, 2)):\(Timestamp.pad(c.minute, 2)):\(Timestamp.pad(c.second, 2))"
-        if c.microsecond != 0 {
-            var fraction = Timestamp.pad(c.microsecond, 6)
-            while fraction.last == "0" { fraction.removeLast() }
-            text += "." + fraction
+        guard (0...9999).contains(c.year) else {
+            output += "\(Timestamp.pad(c.year, 4))-\(Timestamp.pad(c.month, 2))-\(Timestamp.pad(c.day, 2))T"
+            output += "\(Timestamp.pad(c.hour, 2)):\(Timestamp.pad(c.minute, 2)):\(Timestamp.pad(c.second, 2))"
+            if c.microsecond != 0 {
+                var fraction = Timestamp.pad(c.microsecond, 6)
+                while fraction.last == "0" { fraction.removeLast() }
+                output += "." + fraction
+            }
+            output += "Z"
+            return
         }
-        return text + "Z"
+        var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: the longest form is 27
+        let count = withUnsafeMutableBytes(of: &bytes) { buffer in
+            var index = 0
+            func put(_ value: Int, _ width: Int) {
+                var value = value
+                for position in stride(from: index + width - 1, through: index, by: -1) {
+                    buffer[position] = UInt8(48 + value % 10)
+                    value /= 10
+                }
+                index += width
+            }
+            func put(_ byte: Character) {
+                buffer[index] = byte.asciiValue ?? 0
+                index += 1
+            }
+            put(c.year, 4)
+            put("-")
+            put(c.month, 2)
+            put("-")
+            put(c.day, 2)
+            put("T")
+            put(c.hour, 2)
+            put(":")
+            put(c.minute, 2)
+            put(":")
+            put(c.second, 2)
+            if c.microsecond != 0 {
+                put(".")
+                var fraction = c.microsecond
+                var digits = 6
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    digits -= 1
+                }
+                put(fraction, digits)
+            }
+            put("Z")
+            return index
+        }
+        withUnsafeBytes(of: &bytes) { buffer in
+            output += String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+        }
     }
 
     /// `2026-03-02`.

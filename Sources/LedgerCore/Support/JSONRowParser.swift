@@ -69,15 +69,10 @@ public struct JSONRowParser {
         guard depth < 64 else { throw failure("nested too deeply") }
         skipWhitespace()
         guard peek() == UInt8(ascii: "{") else { throw failure("expected a JSON object") }
-        index += 1
         depth += 1
         defer { depth -= 1 }
-        skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
-        while true {
+        if enter(closedBy: UInt8(ascii: "}")) { return }
+        repeat {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw failure("expected a quoted field name") }
             // A key with escapes is decoded into `escaped`; a plain one is read in place.
@@ -90,15 +85,68 @@ public struct JSONRowParser {
             } else {
                 try escaped.withUnsafeBufferPointer { key throws(Failure) in try member(key, &self) }
             }
-            skipWhitespace()
-            guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }
-            index += 1
-            if next == UInt8(ascii: "}") { return }
-            guard next == UInt8(ascii: ",") else {
-                index -= 1
-                throw failure("expected ',' or '}' after a field")
-            }
+        } while try !leave(closedBy: UInt8(ascii: "}"), after: "a field")
+    }
+
+    /// Checks that the value at the parser is well-formed JSON and moves past it without building
+    /// it. (Names that appear twice inside it are not looked for.)
+    public mutating func skipValue() throws(Failure) {
+        try skip(depth: depth)
+    }
+
+    private mutating func skip(depth: Int) throws(Failure) {
+        guard depth < 64 else { throw failure("nested too deeply") }
+        skipWhitespace()
+        guard let byte = peek() else { throw failure("the line ends too early (truncated JSON?)") }
+        switch byte {
+        case UInt8(ascii: "{"):
+            if enter(closedBy: UInt8(ascii: "}")) { return }
+            repeat {
+                skipWhitespace()
+                guard peek() == UInt8(ascii: "\"") else { throw failure("expected a quoted field name") }
+                try skipString()
+                try expect(UInt8(ascii: ":"))
+                try skip(depth: depth + 1)
+            } while try !leave(closedBy: UInt8(ascii: "}"), after: "a field")
+        case UInt8(ascii: "["):
+            if enter(closedBy: UInt8(ascii: "]")) { return }
+            repeat {
+                try skip(depth: depth + 1)
+            } while try !leave(closedBy: UInt8(ascii: "]"), after: nil)
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): _ = try literal("true", .bool(true))
+        case UInt8(ascii: "f"): _ = try literal("false", .bool(false))
+        case UInt8(ascii: "n"): _ = try literal("null", .null)
+        default: _ = try number()
         }
+    }
+
+    /// Moves into the object or array at the parser; true (and past its end) when it is empty.
+    private mutating func enter(closedBy close: UInt8) -> Bool {
+        index += 1
+        skipWhitespace()
+        guard peek() == close else { return false }
+        index += 1
+        return true
+    }
+
+    /// Moves past the `,` after an element (false) or the container's end (true).
+    private mutating func leave(closedBy close: UInt8, after element: @autoclosure () -> String?) throws(Failure)
+        -> Bool
+    {
+        skipWhitespace()
+        guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }
+        if next == close || next == UInt8(ascii: ",") {
+            index += 1
+            return next == close
+        }
+        guard let element = element() else { throw failure("expected ',' or ']'") }
+        throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))' after \(element)")
+    }
+
+    /// Moves past the string at the parser, checking its escapes.
+    private mutating func skipString() throws(Failure) {
+        if plainString() == nil { _ = try string() }
     }
 
     /// A failure at the parser's position, for errors found by a ``readObject(_:_:)`` caller.
@@ -132,6 +180,31 @@ public struct JSONRowParser {
         return bytes.withContiguousStorageIfAvailable(parse) ?? Array(bytes).withUnsafeBufferPointer(parse)
     }
 
+    /// The members of the JSON object in `bytes` whose names `build` accepts (it may look at the
+    /// value with the parser, e.g. ``nextIsObject``). The others are checked for well-formed JSON
+    /// and skipped without being built.
+    public static func members(
+        of bytes: some Collection<UInt8>, building build: (String, JSONRowParser) -> Bool
+    ) -> Result<[String: JSONValue], Failure> {
+        func parse(_ pointer: UnsafeBufferPointer<UInt8>) -> Result<[String: JSONValue], Failure> {
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(8)
+            do throws(Failure) {
+                try readObject(pointer) { key, parser throws(Failure) in
+                    let name = String(decoding: key, as: UTF8.self)
+                    guard build(name, parser) else { return try parser.skipValue() }
+                    if members.updateValue(try parser.readValue(), forKey: name) != nil {
+                        throw parser.failure("field '\(name)' appears twice")
+                    }
+                }
+                return .success(members)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return bytes.withContiguousStorageIfAvailable(parse) ?? Array(bytes).withUnsafeBufferPointer(parse)
+    }
+
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {
@@ -156,45 +229,25 @@ public struct JSONRowParser {
         guard let byte = peek() else { throw failure("the line ends too early (truncated JSON?)") }
         switch byte {
         case UInt8(ascii: "{"):
-            index += 1
             var members: [String: JSONValue] = [:]
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
-            while true {
+            if enter(closedBy: UInt8(ascii: "}")) { return .object(members) }
+            var key = ""
+            repeat {
                 skipWhitespace()
                 guard peek() == UInt8(ascii: "\"") else { throw failure("expected a quoted field name") }
-                let key = try string()
+                key = try string()
                 try expect(UInt8(ascii: ":"))
                 let member = try value(depth: depth + 1)
                 if members.updateValue(member, forKey: key) != nil { throw failure("field '\(key)' appears twice") }
-                skipWhitespace()
-                guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }
-                index += 1
-                if next == UInt8(ascii: "}") { return .object(members) }
-                guard next == UInt8(ascii: ",") else {
-                    index -= 1
-                    throw failure("expected ',' or '}' after field '\(key)'")
-                }
-            }
+            } while try !leave(closedBy: UInt8(ascii: "}"), after: "field '\(key)'")
+            return .object(members)
         case UInt8(ascii: "["):
-            index += 1
             var items: [JSONValue] = []
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            }
-            while true {
+            if enter(closedBy: UInt8(ascii: "]")) { return .array(items) }
+            repeat {
                 items.append(try value(depth: depth + 1))
-                skipWhitespace()
-                guard let next = peek() else { throw failure("the line ends too early (truncated JSON?)") }
-                index += 1
-                if next == UInt8(ascii: "]") { return .array(items) }
-                guard next == UInt8(ascii: ",") else { throw failure("expected ',' or ']'") }
-            }
+            } while try !leave(closedBy: UInt8(ascii: "]"), after: nil)
+            return .array(items)
         case UInt8(ascii: "\""):
             return .string(try string())
         case UInt8(ascii: "t"): return try literal("true", .bool(true))

@@ -1,0 +1,318 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// The gateway's HTTP/1.1 client for provider calls.
+///
+/// One request per connection at a time, keep-alive connections pooled per upstream, and every
+/// connection opened on the event loop of the task that asked for it, so a request and its
+/// upstream call stay on one thread. The request head, body and end go out in one flush. A
+/// response the caller wants streamed (a 2xx `text/event-stream` answer to a streaming request)
+/// is handed over at its head, with its body as an async sequence of chunks as they arrive;
+/// anything else is collected whole.
+///
+/// Timeouts: the response head must arrive within the timeout, and after that no more than the
+/// timeout may pass between two reads (a long stream that keeps producing is never cut off).
+final class UpstreamClient: Sendable {
+    /// How long an idle connection is kept for reuse.
+    static let idleLimit = TimeAmount.seconds(55)
+    /// How many idle connections are kept per upstream.
+    static let idleConnectionsPerUpstream = 256
+
+    private let pool = UpstreamPool()
+    private let connectTimeout: TimeAmount
+    private let maximumResponseBytes: Int
+    /// TLS contexts by extra CA file (nil: the system's trust roots only).
+    private let tlsContexts = Mutex<[String?: NIOSSLContext]>([:])
+
+    init(connectTimeout: TimeAmount, maximumResponseBytes: Int = 256 * 1024 * 1024) {
+        self.connectTimeout = connectTimeout
+        self.maximumResponseBytes = maximumResponseBytes
+    }
+
+    /// Sends a POST with a JSON body to `url` and returns the upstream's answer. `caFile` names
+    /// a PEM file of certificate authorities trusted besides the system's, for an https upstream.
+    func post(
+        url: String, caFile: String? = nil, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
+        timeout: TimeAmount
+    ) async throws -> UpstreamResponse {
+        var (target, path) = try UpstreamTarget.parse(url)
+        target.caFile = target.tls ? caFile : nil
+        var headers = headers
+        headers.replaceOrAdd(name: "host", value: target.hostHeader)
+        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        try Task.checkCancellation()
+        if let connection = pool.take(target) {
+            do {
+                return try await send(head, body: body, on: connection, streamWanted: streamWanted, timeout: timeout)
+            } catch UpstreamError.notSent {
+                // The idle connection was closed by the upstream before the request went out:
+                // nothing reached it, so a fresh connection may carry the request.
+            }
+        }
+        let connection = try await connect(target)
+        return try await send(head, body: body, on: connection, streamWanted: streamWanted, timeout: timeout)
+    }
+
+    /// Closes the idle connections.
+    func shutdown() {
+        for connection in pool.drain() { connection.channel.close(promise: nil) }
+    }
+
+    private func send(
+        _ head: HTTPRequestHead, body: ByteBuffer, on connection: UpstreamConnection, streamWanted: Bool,
+        timeout: TimeAmount
+    ) async throws -> UpstreamResponse {
+        let loop = connection.channel.eventLoop
+        let promise = loop.makePromise(of: UpstreamResponse.self)
+        let exchange = UpstreamExchange(
+            head: head, body: body, streamWanted: streamWanted, timeout: timeout, promise: promise)
+        if loop.inEventLoop {
+            connection.handler.value.start(exchange)
+        } else {
+            loop.execute { connection.handler.value.start(exchange) }
+        }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    private func connect(_ target: UpstreamTarget) async throws -> UpstreamConnection {
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let tls = target.tls ? try tlsContext(caFile: target.caFile) : nil
+        let pool = self.pool
+        let maximumResponseBytes = self.maximumResponseBytes
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        let hostname = target.isIPAddress ? nil : target.host
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    try pipeline.addHandler(
+                        UpstreamConnectionHandler(
+                            target: target, pool: pool, maximumResponseBytes: maximumResponseBytes))
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        } catch ChannelError.connectTimeout {
+            throw UpstreamError.connectTimeout
+        } catch {
+            throw UpstreamError.connectFailed(String(describing: error))
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self),
+                eventLoop: channel.eventLoop)
+        }.get()
+        return UpstreamConnection(channel: channel, handler: handler)
+    }
+
+    /// The TLS context for upstreams trusting `caFile` besides the system's roots; created once.
+    /// Call at startup for each configured file, so that a bad one stops the start.
+    func tlsContext(caFile: String?) throws -> NIOSSLContext {
+        try tlsContexts.withLock { contexts throws -> NIOSSLContext in
+            if let context = contexts[caFile] { return context }
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile { configuration.additionalTrustRoots = [.file(caFile)] }
+            let created = try NIOSSLContext(configuration: configuration)
+            contexts[caFile] = created
+            return created
+        }
+    }
+}
+
+/// Why an upstream call failed.
+enum UpstreamError: Error, Equatable, CustomStringConvertible {
+    /// The upstream's URL cannot be used (`upstreams[].base_url`).
+    case invalidURL(String)
+    /// No connection within `server.connect_timeout_seconds`.
+    case connectTimeout
+    /// The connection could not be made.
+    case connectFailed(String)
+    /// Nothing was read within `server.upstream_timeout_seconds`.
+    case readTimeout
+    /// The upstream closed the connection before its answer was complete.
+    case closedEarly
+    /// The answer is larger than the gateway relays.
+    case responseTooLarge(Int)
+    /// The connection was closed before the request went out (retried on a new connection).
+    case notSent
+
+    var description: String {
+        switch self {
+        case .invalidURL(let url):
+            "the upstream URL '\(url)' is not an http:// or https:// URL; fix upstreams[].base_url"
+        case .connectTimeout: "the connection timed out"
+        case .connectFailed(let reason): "could not connect: \(reason)"
+        case .readTimeout: "no answer in time"
+        case .closedEarly: "the upstream closed the connection before its answer was complete"
+        case .responseTooLarge(let limit): "the answer is larger than \(limit) bytes"
+        case .notSent: "the connection closed before the request was sent"
+        }
+    }
+}
+
+/// An upstream's answer: the head, and the body whole or as a stream.
+struct UpstreamResponse: Sendable {
+    enum Body: Sendable {
+        case whole(ByteBuffer)
+        case stream(UpstreamBodyStream)
+    }
+
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: Body
+}
+
+/// A streamed response body: chunks as the upstream sends them. Ending the iteration early
+/// (or `cancel()`) closes the upstream connection, which cancels the call.
+struct UpstreamBodyStream: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    let chunks: AsyncThrowingStream<ByteBuffer, any Error>
+    let channel: any Channel
+
+    func makeAsyncIterator() -> AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator {
+        chunks.makeAsyncIterator()
+    }
+
+    /// Closes the upstream connection: the provider stops generating.
+    func cancel() { channel.close(promise: nil) }
+}
+
+/// Where an upstream listens.
+struct UpstreamTarget: Hashable, Sendable {
+    var tls: Bool
+    var host: String
+    var port: Int
+    /// Certificate authorities trusted besides the system's (https only).
+    var caFile: String?
+
+    var isIPAddress: Bool { host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." } }
+
+    /// The `Host` header: the host, and the port when it is not the scheme's own.
+    var hostHeader: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
+    }
+
+    /// The target and the path (with query) of an `http://` or `https://` URL.
+    static func parse(_ url: String) throws(UpstreamError) -> (UpstreamTarget, String) {
+        let tls: Bool
+        var rest: Substring
+        if url.hasPrefix("https://") {
+            tls = true
+            rest = url.dropFirst(8)
+        } else if url.hasPrefix("http://") {
+            tls = false
+            rest = url.dropFirst(7)
+        } else {
+            throw .invalidURL(url)
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        rest = rest[authorityEnd...]
+        let path = rest.isEmpty ? "/" : (rest.first == "?" ? "/" + rest : String(rest))
+        var host = authority
+        var port = tls ? 443 : 80
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { throw .invalidURL(url) }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":", let number = Int(after.dropFirst()) else { throw .invalidURL(url) }
+                port = number
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            guard let number = Int(authority[authority.index(after: colon)...]) else { throw .invalidURL(url) }
+            host = authority[..<colon]
+            port = number
+        }
+        guard !host.isEmpty, (1...65535).contains(port), !host.contains("@") else { throw .invalidURL(url) }
+        return (UpstreamTarget(tls: tls, host: String(host), port: port), path)
+    }
+}
+
+/// A connection and its handler (touched only on the connection's event loop).
+struct UpstreamConnection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<UpstreamConnectionHandler>
+}
+
+/// Idle keep-alive connections by upstream.
+final class UpstreamPool: Sendable {
+    private struct Idle {
+        var connection: UpstreamConnection
+        var since: NIODeadline
+    }
+
+    private let idle = Mutex<[UpstreamTarget: [Idle]]>([:])
+
+    /// An idle connection to `target`, preferably one on the current event loop.
+    func take(_ target: UpstreamTarget) -> UpstreamConnection? {
+        let now = NIODeadline.now()
+        var expired: [UpstreamConnection] = []
+        let found = idle.withLock { idle -> UpstreamConnection? in
+            guard idle[target]?.isEmpty == false else { return nil }
+            while let oldest = idle[target]?.first, now - oldest.since > UpstreamClient.idleLimit {
+                expired.append(oldest.connection)
+                idle[target]?.removeFirst()
+            }
+            guard
+                let index = idle[target]?.lastIndex(where: { $0.connection.channel.eventLoop.inEventLoop })
+                    ?? idle[target].flatMap({ $0.isEmpty ? nil : $0.count - 1 })
+            else { return nil }
+            return idle[target]?.remove(at: index).connection
+        }
+        for connection in expired { connection.channel.close(promise: nil) }
+        return found
+    }
+
+    /// Keeps a connection whose exchange finished for reuse; false when the pool is full.
+    func release(_ connection: UpstreamConnection, target: UpstreamTarget) -> Bool {
+        idle.withLock { idle in
+            guard idle[target, default: []].count < UpstreamClient.idleConnectionsPerUpstream else { return false }
+            idle[target, default: []].append(Idle(connection: connection, since: .now()))
+            return true
+        }
+    }
+
+    /// Forgets a connection that closed.
+    func remove(_ channel: any Channel, target: UpstreamTarget) {
+        idle.withLock { idle in
+            idle[target]?.removeAll { $0.connection.channel === channel }
+        }
+    }
+
+    /// Removes and returns every idle connection.
+    func drain() -> [UpstreamConnection] {
+        idle.withLock { idle in
+            defer { idle.removeAll() }
+            return idle.values.flatMap { $0.map(\.connection) }
+        }
+    }
+}
+
+/// One request and its answer on a connection.
+struct UpstreamExchange: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    var streamWanted: Bool
+    var timeout: TimeAmount
+    var promise: EventLoopPromise<UpstreamResponse>
+}

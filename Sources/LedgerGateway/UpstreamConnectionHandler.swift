@@ -1,0 +1,178 @@
+import NIOCore
+import NIOHTTP1
+
+/// Runs one exchange at a time on an upstream connection: writes the request, hands the answer
+/// to the waiting call (whole, or as a stream of chunks), enforces the read timeout, and returns
+/// the connection to the pool when the answer ended and both sides allow keep-alive.
+final class UpstreamConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private enum State {
+        case idle
+        case awaitingHead(EventLoopPromise<UpstreamResponse>, streamWanted: Bool)
+        case collecting(HTTPResponseHead, ByteBuffer, EventLoopPromise<UpstreamResponse>)
+        case streaming(AsyncThrowingStream<ByteBuffer, any Error>.Continuation)
+        case closed
+    }
+
+    private let target: UpstreamTarget
+    private let pool: UpstreamPool
+    private let maximumResponseBytes: Int
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var requestWritten = false
+    private var keepAlive = false
+    private var timeout = TimeAmount.seconds(60)
+    private var lastRead = NIODeadline.now()
+    private var timer: Scheduled<Void>?
+
+    init(target: UpstreamTarget, pool: UpstreamPool, maximumResponseBytes: Int) {
+        self.target = target
+        self.pool = pool
+        self.maximumResponseBytes = maximumResponseBytes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Writes the exchange's request (head, body and end in one flush) and waits for the answer.
+    func start(_ exchange: UpstreamExchange) {
+        guard let context, case .idle = state, context.channel.isActive else {
+            exchange.promise.fail(UpstreamError.notSent)
+            return
+        }
+        state = .awaitingHead(exchange.promise, streamWanted: exchange.streamWanted)
+        requestWritten = false
+        keepAlive = exchange.head.isKeepAlive
+        timeout = exchange.timeout
+        lastRead = .now()
+        scheduleTimer(at: lastRead + timeout)
+        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            switch (result, self.state) {
+            case (.success, _): self.requestWritten = true
+            case (.failure, .awaitingHead): self.fail(UpstreamError.notSent, close: true)
+            case (.failure, _): break  // the answer came early; the close that follows ends it
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        switch (state, unwrapInboundIn(data)) {
+        case (.awaitingHead(let promise, let streamWanted), .head(let head)):
+            keepAlive = keepAlive && head.isKeepAlive
+            let eventStream =
+                streamWanted && (200..<300).contains(Int(head.status.code))
+                && (head.headers.first(name: "content-type") ?? "").contains("text/event-stream")
+            guard eventStream else {
+                state = .collecting(head, context.channel.allocator.buffer(capacity: 0), promise)
+                return
+            }
+            let (chunks, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+            let channel = context.channel
+            continuation.onTermination = { reason in
+                if case .cancelled = reason { channel.close(promise: nil) }
+            }
+            state = .streaming(continuation)
+            promise.succeed(
+                UpstreamResponse(
+                    status: head.status, headers: head.headers,
+                    body: .stream(UpstreamBodyStream(chunks: chunks, channel: channel))))
+        case (.collecting(let head, var collected, let promise), .body(var chunk)):
+            guard collected.readableBytes + chunk.readableBytes <= maximumResponseBytes else {
+                fail(UpstreamError.responseTooLarge(maximumResponseBytes), close: true)
+                return
+            }
+            state = .idle  // so that `collected` is uniquely referenced while it grows
+            if collected.readableBytes == 0 {
+                collected = chunk
+            } else {
+                collected.writeBuffer(&chunk)
+            }
+            state = .collecting(head, collected, promise)
+        case (.collecting(let head, let collected, let promise), .end):
+            finishExchange(context: context)
+            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: .whole(collected)))
+        case (.streaming(let continuation), .body(let chunk)):
+            continuation.yield(chunk)
+        case (.streaming(let continuation), .end):
+            finishExchange(context: context)
+            continuation.finish()
+        case (.idle, _), (.closed, _):
+            // Bytes nobody asked for: the connection cannot be trusted any more.
+            fail(UpstreamError.closedEarly, close: true)
+        default:
+            fail(UpstreamError.closedEarly, close: true)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error, close: true)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pool.remove(context.channel, target: target)
+        if case .awaitingHead = state, !requestWritten {
+            fail(UpstreamError.notSent, close: false)
+        } else {
+            fail(UpstreamError.closedEarly, close: false)
+        }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    /// The answer ended: back to the pool if the connection may carry another exchange.
+    private func finishExchange(context: ChannelHandlerContext) {
+        state = .idle
+        timer?.cancel()
+        timer = nil
+        let reusable =
+            keepAlive && requestWritten && context.channel.isActive
+            && pool.release(
+                UpstreamConnection(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop)),
+                target: target)
+        if !reusable {
+            state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    /// Fails the exchange in progress, if any.
+    private func fail(_ error: any Error, close: Bool) {
+        let previous = state
+        state = .closed
+        timer?.cancel()
+        timer = nil
+        switch previous {
+        case .awaitingHead(let promise, _), .collecting(_, _, let promise): promise.fail(error)
+        case .streaming(let continuation): continuation.finish(throwing: error)
+        case .idle, .closed: break
+        }
+        if close { context?.close(promise: nil) }
+    }
+
+    private func scheduleTimer(at deadline: NIODeadline) {
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+    }
+
+    /// The read timeout: fails the exchange if nothing was read for `timeout`, else waits on.
+    private func timerFired() {
+        switch state {
+        case .idle, .closed: return
+        case .awaitingHead, .collecting, .streaming: break
+        }
+        let due = lastRead + timeout
+        if due <= .now() {
+            fail(UpstreamError.readTimeout, close: true)
+        } else {
+            scheduleTimer(at: due)
+        }
+    }
+}
