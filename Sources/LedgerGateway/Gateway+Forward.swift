@@ -12,8 +12,12 @@ extension Gateway {
         let family = call.route.family
         let response: UpstreamResponse
         do {
+            guard let address = upstreamAddresses[call.upstream.name] else {
+                throw UpstreamError.invalidURL(call.upstream.baseURL)
+            }
             response = try await upstreamClient.post(
-                url: upstreamURL(call), caFile: call.upstream.caFile, headers: upstreamHeaders(call), body: body,
+                to: address.target, path: upstreamPath(call, basePath: address.basePath),
+                headers: upstreamHeaders(call), body: body,
                 streamWanted: call.inspection.stream && call.route.isBilled,
                 timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
         } catch {
@@ -167,10 +171,8 @@ extension Gateway {
         }
     }
 
-    /// The upstream URL for a call.
-    func upstreamURL(_ call: CallContext) -> String {
-        var base = call.upstream.baseURL
-        while base.hasSuffix("/") { base.removeLast() }
+    /// The path (and query) on the upstream for a call, under the base URL's path.
+    func upstreamPath(_ call: CallContext, basePath base: String) -> String {
         guard call.upstream.kind == .azure else { return base + call.route.rawValue }
         let version = call.upstream.apiVersion.map { "?api-version=\($0)" } ?? ""
         if call.route == .responses { return base + "/openai/v1/responses" + version }

@@ -52,10 +52,20 @@ extension Gateway {
     }
 
     static func newRequestID() -> String {
+        // 96 random bits from the system's generator, as 24 hex digits.
         var generator = SystemRandomNumberGenerator()
-        let a = String(generator.next() as UInt64, radix: 16)
-        let b = String(generator.next() as UInt64 >> 32, radix: 16)
-        return "req_" + String(repeating: "0", count: 16 - a.count) + a + String(repeating: "0", count: 8 - b.count) + b
+        var random: (UInt64, UInt64) = (generator.next(), generator.next())
+        return String(unsafeUninitializedCapacity: 28) { text in
+            let digits = Array("0123456789abcdef".utf8)
+            for (index, byte) in "req_".utf8.enumerated() { text[index] = byte }
+            withUnsafeBytes(of: &random) { bytes in
+                for (index, byte) in bytes.prefix(12).enumerated() {
+                    text[4 + index * 2] = digits[Int(byte >> 4)]
+                    text[5 + index * 2] = digits[Int(byte & 15)]
+                }
+            }
+            return 28
+        }
     }
 
     func errorResponse(

@@ -21,6 +21,8 @@ public final class Gateway: Sendable {
     let limiter = RateLimiter()
     let metrics = GatewayMetrics()
     let upstreamClient: UpstreamClient
+    /// Where each upstream listens, and its base URL's path, parsed once.
+    let upstreamAddresses: [String: (target: UpstreamTarget, basePath: String)]
     let logger: Logger
     /// Provider keys by upstream name, from the environment. Never logged or returned.
     let upstreamSecrets: [String: String]
@@ -59,25 +61,20 @@ public final class Gateway: Sendable {
         self.ledger = ledger
         self.governance = SQLiteGovernance(ledger: ledger)
         self.logger = logger
-        let spool = configuration.server.spoolDirectory ?? ledger.path + ".spool"
-        self.sink = try UsageSink(directory: spool, ledger: ledger, logger: logger)
-        var secrets: [String: String] = [:]
-        for upstream in configuration.upstreams {
-            if let name = upstream.apiKeyEnv, let value = environment[name], !value.isEmpty {
-                secrets[upstream.name] = value
-            }
-        }
-        self.upstreamSecrets = secrets
-        self.adminKey = environment[configuration.server.adminKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
+        // Upstream addresses first: a bad one stops the start before anything is opened.
         self.upstreamClient = UpstreamClient(
             connectTimeout: .seconds(Int64(configuration.server.connectTimeoutSeconds)))
+        var addresses: [String: (target: UpstreamTarget, basePath: String)] = [:]
         for upstream in configuration.upstreams {
-            guard case .success(let (target, _)) = Result(catching: { try UpstreamTarget.parse(upstream.baseURL) })
-            else {
+            let parsed = Result { try UpstreamTarget.parse(upstream.baseURL) }
+            guard case .success(var (target, basePath)) = parsed else {
                 throw ConfigurationError(
                     "upstreams '\(upstream.name)': base_url '\(upstream.baseURL)' is not an http:// or https:// URL "
                         + "(e.g. https://api.openai.com or http://127.0.0.1:8000)")
             }
+            while basePath.hasSuffix("/") { basePath.removeLast() }
+            target.caFile = upstream.caFile
+            addresses[upstream.name] = (target, basePath)
             guard let caFile = upstream.caFile else { continue }
             guard target.tls else {
                 throw ConfigurationError(
@@ -91,6 +88,17 @@ public final class Gateway: Sendable {
                 )
             }
         }
+        self.upstreamAddresses = addresses
+        let spool = configuration.server.spoolDirectory ?? ledger.path + ".spool"
+        self.sink = try UsageSink(directory: spool, ledger: ledger, logger: logger)
+        var secrets: [String: String] = [:]
+        for upstream in configuration.upstreams {
+            if let name = upstream.apiKeyEnv, let value = environment[name], !value.isEmpty {
+                secrets[upstream.name] = value
+            }
+        }
+        self.upstreamSecrets = secrets
+        self.adminKey = environment[configuration.server.adminKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     // MARK: - Lifecycle

@@ -32,9 +32,9 @@ final class GatewayMetrics: Sendable {
         var tokens: [TokenSeries: Int64] = [:]
         var costPico: [CostSeries: Int128] = [:]
         var refusals: [String: Int64] = [:]
+        /// Observations by upstream, by the first bucket they fall in (the last: above every bound).
         var latencyBuckets: [String: [Int64]] = [:]
         var latencySum: [String: Double] = [:]
-        var latencyCount: [String: Int64] = [:]
         var teams: Set<String> = []
         var models: Set<String> = []
         var inFlight: Int64 = 0
@@ -93,13 +93,12 @@ final class GatewayMetrics: Sendable {
 
     /// Observes the upstream's time to response head.
     func upstreamLatency(upstream: String, seconds: Double) {
+        // The first bucket the observation falls in; the cumulative counts are summed when scraped.
+        let bucket = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
         state.withLock { state in
-            let key = Self.labels([("upstream", upstream)])
-            var buckets = state.latencyBuckets[key] ?? Array(repeating: 0, count: Self.latencyBuckets.count)
-            for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound { buckets[index] += 1 }
-            state.latencyBuckets[key] = buckets
-            state.latencySum[key, default: 0] += seconds
-            state.latencyCount[key, default: 0] += 1
+            state.latencyBuckets[upstream, default: Array(repeating: 0, count: Self.latencyBuckets.count + 1)][
+                bucket] += 1
+            state.latencySum[upstream, default: 0] += seconds
         }
     }
 
@@ -129,14 +128,16 @@ final class GatewayMetrics: Sendable {
             family("tokenledger_requests_in_flight", "gauge", "Requests being served.", [("", String(state.inFlight))])
             lines.append("# HELP tokenledger_upstream_latency_seconds Time to the upstream's response head.")
             lines.append("# TYPE tokenledger_upstream_latency_seconds histogram")
-            for (key, buckets) in state.latencyBuckets.sorted(by: { $0.key < $1.key }) {
+            for (upstream, buckets) in state.latencyBuckets.sorted(by: { $0.key < $1.key }) {
+                let key = Self.labels([("upstream", upstream)])
+                var cumulative: Int64 = 0
                 for (index, bound) in Self.latencyBuckets.enumerated() {
-                    lines.append(
-                        "tokenledger_upstream_latency_seconds_bucket{\(key),le=\"\(bound)\"} \(buckets[index])")
+                    cumulative += buckets[index]
+                    lines.append("tokenledger_upstream_latency_seconds_bucket{\(key),le=\"\(bound)\"} \(cumulative)")
                 }
-                let count = state.latencyCount[key] ?? 0
+                let count = cumulative + buckets[Self.latencyBuckets.count]
                 lines.append("tokenledger_upstream_latency_seconds_bucket{\(key),le=\"+Inf\"} \(count)")
-                lines.append("tokenledger_upstream_latency_seconds_sum{\(key)} \(state.latencySum[key] ?? 0)")
+                lines.append("tokenledger_upstream_latency_seconds_sum{\(key)} \(state.latencySum[upstream] ?? 0)")
                 lines.append("tokenledger_upstream_latency_seconds_count{\(key)} \(count)")
             }
             return (lines + extra).joined(separator: "\n") + "\n"

@@ -40,6 +40,15 @@ final class UpstreamClient: Sendable {
     ) async throws -> UpstreamResponse {
         var (target, path) = try UpstreamTarget.parse(url)
         target.caFile = target.tls ? caFile : nil
+        return try await post(
+            to: target, path: path, headers: headers, body: body, streamWanted: streamWanted, timeout: timeout)
+    }
+
+    /// Sends a POST with a JSON body to `path` (with its query) on `target`.
+    func post(
+        to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
+        timeout: TimeAmount
+    ) async throws -> UpstreamResponse {
         var headers = headers
         headers.replaceOrAdd(name: "host", value: target.hostHeader)
         headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))

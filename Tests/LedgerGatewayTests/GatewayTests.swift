@@ -35,6 +35,39 @@ import Testing
         }
     }
 
+    @Test func metricsCountRequestsAndUpstreamLatency() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key(team: "search")
+            var requestIDs: Set<String> = []
+            for _ in 0..<3 {
+                let reply = try await harness.post("/v1/chat/completions", key: key.secret, body: Self.chat)
+                #expect(reply.status == 200)
+                requestIDs.insert(try #require(reply.headers.first(name: "x-tokenledger-request-id")))
+            }
+            #expect(requestIDs.count == 3)
+            for id in requestIDs {
+                #expect(id.hasPrefix("req_") && id.count == 28)
+                #expect(id.dropFirst(4).allSatisfy { $0.isHexDigit && !$0.isUppercase })
+            }
+            let text = try await harness.get("/metrics", key: nil).body
+            let lines = text.split(separator: "\n")
+            #expect(
+                lines.contains {
+                    $0.hasPrefix("tokenledger_requests_total{") && $0.contains(#"team="search""#)
+                        && $0.hasSuffix(" 3")
+                })
+            // The latency histogram is cumulative: counts never fall, and +Inf equals the count.
+            let buckets = lines.filter {
+                $0.hasPrefix(#"tokenledger_upstream_latency_seconds_bucket{upstream="openai""#)
+            }
+            let counts = buckets.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+            #expect(counts.count == 15, "14 bounds and +Inf")
+            #expect(counts == counts.sorted())
+            #expect(counts.last == 3)
+            #expect(lines.contains(#"tokenledger_upstream_latency_seconds_count{upstream="openai"} 3"#))
+        }
+    }
+
     @Test func streamWithoutIncludeUsageHidesTheUsageChunkButRecordsIt() async throws {
         try await GatewayHarness.run { harness in
             let key = try await harness.key()

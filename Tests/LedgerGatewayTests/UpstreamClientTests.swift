@@ -1,4 +1,7 @@
 import Foundation
+import LedgerCatalogData
+import LedgerStore
+import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -176,6 +179,50 @@ import Testing
                 #expect(try await text(response) == #"{"ok":true}"#)
             }
         }
+    }
+
+    @Test func badUpstreamAddressesStopTheStartWithTheirName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tl-up-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ledger = try SQLiteLedger(path: directory.appendingPathComponent("ledger.sqlite").path)
+        let catalog = try BundledCatalog.load()
+        func start(_ upstream: UpstreamConfiguration) throws {
+            var configuration = GatewayConfiguration()
+            configuration.upstreams = [upstream]
+            configuration.server.spoolDirectory = directory.appendingPathComponent("spool").path
+            _ = try Gateway(
+                configuration: configuration, catalog: catalog, ledger: ledger, logger: Logger(label: "test"),
+                environment: [:])
+        }
+        let cases: [(UpstreamConfiguration, String)] = [
+            (
+                UpstreamConfiguration(name: "vllm", kind: .openAICompatible, baseURL: "vllm:8000", models: ["*"]),
+                "base_url"
+            ),
+            (
+                UpstreamConfiguration(
+                    name: "vllm", kind: .openAICompatible, baseURL: "https://vllm.internal", models: ["*"],
+                    caFile: directory.appendingPathComponent("missing.pem").path), "ca_file"
+            ),
+            (
+                UpstreamConfiguration(
+                    name: "vllm", kind: .openAICompatible, baseURL: "http://vllm.internal", models: ["*"],
+                    caFile: Self.certificate), "not https"
+            ),
+        ]
+        for (upstream, mention) in cases {
+            #expect {
+                try start(upstream)
+            } throws: { error in
+                let message = String(describing: error)
+                return message.contains("'vllm'") && message.contains(mention)
+            }
+        }
+        try start(
+            UpstreamConfiguration(
+                name: "vllm", kind: .openAICompatible, baseURL: "https://vllm.internal/", models: ["*"],
+                caFile: Self.certificate))
     }
 
     @Test func upstreamURLsAreParsed() throws {
