@@ -294,7 +294,7 @@ extension Gateway {
     ) {
         var attribution = key.owner
         var tags: [String: String] = [:]
-        let allowed = Set(key.policy.attributionHeaders)
+        let allowed = key.policy.attributionHeaders
         func set(_ dimension: AttributionDimension, _ value: String?, source: String) throws {
             guard let value else { return }
             if let fixed = key.owner[dimension] {
@@ -316,7 +316,9 @@ extension Gateway {
             }
             attribution[dimension] = value
         }
-        for (dimension, field) in Self.attributionHeaders {
+        // Most calls carry no attribution headers: one pass over the headers says so.
+        let hasHeaders = headers.contains { $0.name.canonicalName.hasPrefix("x-tokenledger-") }
+        for (dimension, field) in Self.attributionHeaders where hasHeaders {
             if let value = headers[field], !value.isEmpty {
                 try set(dimension, value, source: "header \(field.canonicalName)")
             }
@@ -326,7 +328,7 @@ extension Gateway {
                 try set(.user, endUser, source: "the body's user field")
             }
         }
-        if let text = headers[Self.tagsHeader], !text.isEmpty {
+        if hasHeaders, let text = headers[Self.tagsHeader], !text.isEmpty {
             guard allowed.contains("tags") else {
                 throw Refusal(
                     status: 403,

@@ -72,15 +72,15 @@ final class UsageSink: Sendable {
     /// Appends a rated event to the spool (one `write`, so a crash after it returns loses nothing)
     /// and queues it for the ledger, with its budget settlement if it has one.
     func append(_ rated: RatedEvent, settlement: Settlement? = nil) throws {
-        var line = ""
+        var line: [UInt8] = []
         EventJSONLine.encode(rated.event, into: &line)
-        line += "\n"
+        line.append(UInt8(ascii: "\n"))
         try state.withLock { state in
-            let written = line.withUTF8 { write(state.descriptor, $0.baseAddress, $0.count) }
+            let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             // Queued either way: a failed spool write costs this event its crash safety, not its record.
             state.pending.append(rated)
             if let settlement { state.pendingSettlements[rated.event.id] = settlement }
-            guard written == line.utf8.count else {
+            guard written == line.count else {
                 throw ConfigurationError(
                     "cannot write the spool file '\(state.segmentPath)': \(String(cString: strerror(errno)))")
             }

@@ -230,6 +230,7 @@ public struct JSONRowParser {
         switch byte {
         case UInt8(ascii: "{"):
             var members: [String: JSONValue] = [:]
+            members.reserveCapacity(6)
             if enter(closedBy: UInt8(ascii: "}")) { return .object(members) }
             var key = ""
             repeat {

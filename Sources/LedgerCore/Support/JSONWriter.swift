@@ -70,8 +70,7 @@ public indirect enum OrderedJSON: Sendable, Hashable {
         return output
     }
 
-    /// Appends `text` to `output` as a JSON string literal.
-    public static func writeString(_ text: String, into output: inout String) {
+    static func writeString(_ text: String, into output: inout String) {
         output += "\""
         // Most strings need no escaping: append them whole; otherwise append the runs between escapes.
         let utf8 = text.utf8

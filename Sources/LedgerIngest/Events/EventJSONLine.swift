@@ -5,36 +5,35 @@ public import LedgerCore
 public enum EventJSONLine {
     /// The event as a JSON object, without a trailing newline.
     public static func encode(_ event: UsageEvent) -> String {
-        var line = ""
+        var line: [UInt8] = []
         encode(event, into: &line)
-        return line
+        return String(decoding: line, as: UTF8.self)
     }
 
-    /// Appends the event as a JSON object to `line` (written directly: the gateway spools one
-    /// per request).
-    public static func encode(_ event: UsageEvent, into line: inout String) {
-        line.reserveCapacity(line.utf8.count + 384)
-        line += "{"
+    /// Appends the event as a JSON object, as UTF-8, to `line` (written byte by byte: the gateway
+    /// spools one per request).
+    public static func encode(_ event: UsageEvent, into line: inout [UInt8]) {
+        line.reserveCapacity(line.count + 384)
+        line.append(UInt8(ascii: "{"))
         var first = true
         func key(_ name: StaticString) {
-            line += first ? "\"" : ",\""
+            if !first { line.append(UInt8(ascii: ",")) }
             first = false
-            line += name.description
-            line += "\":"
+            line.append(UInt8(ascii: "\""))
+            line.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            line.append(contentsOf: "\":".utf8)
         }
         func string(_ name: StaticString, _ value: String) {
             key(name)
-            OrderedJSON.writeString(value, into: &line)
+            quote(value, into: &line)
         }
         func integer(_ name: StaticString, _ value: Int64) {
             key(name)
-            line += String(value)
+            line.append(contentsOf: String(value).utf8)
         }
         string("id", event.id)
         key("timestamp")
-        line += "\""
-        event.timestamp.writeISO8601(into: &line)
-        line += "\""
+        quote(event.timestamp.iso8601, into: &line)
         string("source", event.source)
         string("provider", event.provider)
         string("model", event.model)
@@ -44,36 +43,48 @@ public enum EventJSONLine {
         if event.requests != 1 { integer("requests", event.requests) }
         if let latency = event.latencyMilliseconds { integer("latency_ms", latency) }
         key("tokens")
-        line += "{"
+        line.append(UInt8(ascii: "{"))
         var firstKind = true
         for kind in TokenKind.allCases where event.tokens[kind] != 0 {
-            line += firstKind ? "\"" : ",\""
+            if !firstKind { line.append(UInt8(ascii: ",")) }
             firstKind = false
-            line += kind.rawValue
-            line += "\":"
-            line += String(event.tokens[kind])
+            quote(kind.rawValue, into: &line)
+            line.append(UInt8(ascii: ":"))
+            line.append(contentsOf: String(event.tokens[kind]).utf8)
         }
-        line += "}"
+        line.append(UInt8(ascii: "}"))
         if event.resources.gpuSeconds != 0 { integer("gpu_seconds", event.resources.gpuSeconds) }
         if event.resources.storageByteHours != 0 { integer("storage_byte_hours", event.resources.storageByteHours) }
         for dimension in AttributionDimension.allCases {
             guard let value = event.attribution[dimension] else { continue }
-            line += ",\""
-            line += dimension.rawValue
-            line += "\":"
-            OrderedJSON.writeString(value, into: &line)
+            line.append(UInt8(ascii: ","))
+            quote(dimension.rawValue, into: &line)
+            line.append(UInt8(ascii: ":"))
+            quote(value, into: &line)
         }
         if !event.tags.isEmpty {
             key("tags")
-            line += "{"
+            line.append(UInt8(ascii: "{"))
             for (index, tag) in event.tags.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { line += "," }
-                OrderedJSON.writeString(tag.key, into: &line)
-                line += ":"
-                OrderedJSON.writeString(tag.value, into: &line)
+                if index > 0 { line.append(UInt8(ascii: ",")) }
+                quote(tag.key, into: &line)
+                line.append(UInt8(ascii: ":"))
+                quote(tag.value, into: &line)
             }
-            line += "}"
+            line.append(UInt8(ascii: "}"))
         }
-        line += "}"
+        line.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends `text` as a JSON string literal.
+    private static func quote(_ text: String, into line: inout [UInt8]) {
+        let utf8 = text.utf8
+        if utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            line.append(UInt8(ascii: "\""))
+            line.append(contentsOf: utf8)
+            line.append(UInt8(ascii: "\""))
+        } else {
+            line.append(contentsOf: OrderedJSON.quoted(text).utf8)
+        }
     }
 }
