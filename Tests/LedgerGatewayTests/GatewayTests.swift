@@ -38,13 +38,15 @@ import Testing
     @Test func metricsCountRequestsAndUpstreamLatency() async throws {
         try await GatewayHarness.run { harness in
             let key = try await harness.key(team: "search")
-            var requestIDs: Set<String> = []
+            var requestIDs: [String] = []
             for _ in 0..<3 {
                 let reply = try await harness.post("/v1/chat/completions", key: key.secret, body: Self.chat)
                 #expect(reply.status == 200)
-                requestIDs.insert(try #require(reply.headers.first(name: "x-tokenledger-request-id")))
+                requestIDs.append(try #require(reply.headers.first(name: "x-tokenledger-request-id")))
+                try await Task.sleep(for: .milliseconds(3))
             }
-            #expect(requestIDs.count == 3)
+            #expect(Set(requestIDs).count == 3)
+            #expect(requestIDs == requestIDs.sorted(), "ids made later sort later (they start with the time)")
             for id in requestIDs {
                 #expect(id.hasPrefix("req_") && id.count == 28)
                 #expect(id.dropFirst(4).allSatisfy { $0.isHexDigit && !$0.isUppercase })
