@@ -209,12 +209,13 @@ extension Gateway {
     func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPFields {
         var fields = HTTPFields()
         for (name, value) in upstream {
-            let lower = name.lowercased()
+            guard let field = HTTPField.Name(name) else { continue }
+            let lower = field.canonicalName
             let relay =
                 lower == "content-type" || lower == "x-request-id" || lower == "request-id" || lower == "retry-after"
                 || lower.hasPrefix("openai-") || lower.hasPrefix("anthropic-") || lower.hasPrefix("x-ratelimit-")
                 || lower == "cache-control"
-            if relay, let field = HTTPField.Name(lower) { fields.append(HTTPField(name: field, value: value)) }
+            if relay { fields.append(HTTPField(name: field, value: value)) }
         }
         return fields
     }

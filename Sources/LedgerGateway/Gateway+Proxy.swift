@@ -243,8 +243,8 @@ extension Gateway {
             requestID: requestID, route: route, started: started, startedInstant: startedInstant, key: key,
             upstream: upstream, model: model, attribution: attribution, tags: callTags, budgets: budgets,
             reserved: reserved, inspection: inspection, promptBytes: bytes.count, rateSubjects: rateSubjects,
-            forwardedHeaders: ["anthropic-version", "anthropic-beta", "openai-beta"].compactMap { name in
-                HTTPField.Name(name).flatMap { request.headers[$0] }.map { (name, $0) }
+            forwardedHeaders: Self.forwardedHeaders.compactMap { name in
+                request.headers[name].map { (name.canonicalName, $0) }
             })
         return (call, buffer)
     }
@@ -287,6 +287,11 @@ extension Gateway {
     }
 
     static let tagsHeader = HTTPField.Name("X-TokenLedger-Tags")!
+
+    /// The caller's protocol headers passed upstream.
+    static let forwardedHeaders = ["anthropic-version", "anthropic-beta", "openai-beta"].compactMap {
+        HTTPField.Name($0)
+    }
 
     /// The call's attribution: the key's owner, refined by headers the key's policy allows.
     private func attribute(key: VirtualKey, headers: HTTPFields, endUser: String?) throws -> (
