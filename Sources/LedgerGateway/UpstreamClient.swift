@@ -60,6 +60,7 @@ final class UpstreamClient: Sendable {
             } catch UpstreamError.notSent {
                 // The idle connection was closed by the upstream before the request went out:
                 // nothing reached it, so a fresh connection may carry the request.
+                try Task.checkCancellation()
             }
         }
         let connection = try await connect(target)
