@@ -149,6 +149,11 @@ extension Gateway {
     func upstreamFailure(_ error: any Error, call: CallContext) -> (Int, String) {
         let name = call.upstream.name
         let id = call.requestID
+        // A caller that went away closes the upstream connection: whatever error that caused, the
+        // call was cancelled, not failed by the upstream.
+        if Task.isCancelled || error is CancellationError {
+            return (499, "The request was cancelled. Request id \(id).")
+        }
         switch error {
         case UpstreamError.readTimeout:
             let seconds = configuration.server.upstreamTimeoutSeconds
@@ -162,10 +167,6 @@ extension Gateway {
                 502,
                 "Could not connect to the upstream '\(name)' within \(seconds) s (server.connect_timeout_seconds). Request id \(id)."
             )
-        case let failure as UpstreamError:
-            return (502, "The upstream '\(name)' failed: \(failure). Request id \(id).")
-        case is CancellationError, ChannelError.alreadyClosed, ChannelError.ioOnClosedChannel:
-            return (499, "The request was cancelled. Request id \(id).")
         default:
             return (502, "The upstream '\(name)' failed: \(error). Request id \(id).")
         }

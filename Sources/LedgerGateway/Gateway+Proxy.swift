@@ -56,14 +56,18 @@ extension Gateway {
         // sort later, so the ledger's id index grows at its end instead of rewriting pages all
         // over it on every flush.
         var generator = SystemRandomNumberGenerator()
-        let milliseconds = UInt64(max(0, Timestamp.current.microseconds / 1000)) & 0xFFFF_FFFF_FFFF
-        let random = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
+        let milliseconds = UInt64(max(0, Timestamp.current.microseconds / 1000))
+        let random = generator.next() as UInt64
         return String(unsafeUninitializedCapacity: 28) { text in
-            let digits = Array("0123456789abcdef".utf8)
-            for (index, byte) in "req_".utf8.enumerated() { text[index] = byte }
-            for (offset, value) in [(4, milliseconds), (16, random)] {
-                for digit in 0..<12 { text[offset + digit] = digits[Int(value >> UInt64(44 - digit * 4) & 15)] }
+            func hex(_ value: UInt64, at offset: Int) {
+                for digit in 0..<12 {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(44 - digit * 4)) & 15
+                    text[offset + digit] = nibble < 10 ? 48 + nibble : 87 + nibble
+                }
             }
+            for (index, byte) in "req_".utf8.enumerated() { text[index] = byte }
+            hex(milliseconds, at: 4)
+            hex(random, at: 16)
             return 28
         }
     }
@@ -323,9 +327,11 @@ extension Gateway {
         }
         // Most calls carry no attribution headers: one pass over the headers says so.
         let hasHeaders = headers.contains { $0.name.canonicalName.hasPrefix("x-tokenledger-") }
-        for (dimension, field) in Self.attributionHeaders where hasHeaders {
-            if let value = headers[field], !value.isEmpty {
-                try set(dimension, value, source: "header \(field.canonicalName)")
+        if hasHeaders {
+            for (dimension, field) in Self.attributionHeaders {
+                if let value = headers[field], !value.isEmpty {
+                    try set(dimension, value, source: "header \(field.canonicalName)")
+                }
             }
         }
         if attribution.user == nil || attribution.user == endUser {

@@ -66,6 +66,11 @@ public final class Gateway: Sendable {
             connectTimeout: .seconds(Int64(configuration.server.connectTimeoutSeconds)))
         var addresses: [String: (target: UpstreamTarget, basePath: String)] = [:]
         for upstream in configuration.upstreams {
+            // Secrets, addresses and metrics are kept by name.
+            guard addresses[upstream.name] == nil else {
+                throw ConfigurationError(
+                    "upstreams: the name '\(upstream.name)' is used twice; give each upstream its own `name`")
+            }
             let parsed = Result { try UpstreamTarget.parse(upstream.baseURL) }
             guard case .success(var (target, basePath)) = parsed else {
                 throw ConfigurationError(

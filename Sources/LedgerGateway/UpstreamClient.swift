@@ -32,18 +32,6 @@ final class UpstreamClient: Sendable {
         self.maximumResponseBytes = maximumResponseBytes
     }
 
-    /// Sends a POST with a JSON body to `url` and returns the upstream's answer. `caFile` names
-    /// a PEM file of certificate authorities trusted besides the system's, for an https upstream.
-    func post(
-        url: String, caFile: String? = nil, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
-        timeout: TimeAmount
-    ) async throws -> UpstreamResponse {
-        var (target, path) = try UpstreamTarget.parse(url)
-        target.caFile = target.tls ? caFile : nil
-        return try await post(
-            to: target, path: path, headers: headers, body: body, streamWanted: streamWanted, timeout: timeout)
-    }
-
     /// Sends a POST with a JSON body to `path` (with its query) on `target`.
     func post(
         to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
@@ -273,24 +261,25 @@ final class UpstreamPool: Sendable {
 
     private let idle = Mutex<[UpstreamTarget: [Idle]]>([:])
 
-    /// An idle connection to `target`, preferably one on the current event loop.
+    /// An idle connection to `target`, preferably one on the current event loop. Connections idle
+    /// longer than ``UpstreamClient/idleLimit`` are closed on the way.
     func take(_ target: UpstreamTarget) -> UpstreamConnection? {
         let now = NIODeadline.now()
-        var expired: [UpstreamConnection] = []
-        let found = idle.withLock { idle -> UpstreamConnection? in
-            guard idle[target]?.isEmpty == false else { return nil }
-            while let oldest = idle[target]?.first, now - oldest.since > UpstreamClient.idleLimit {
-                expired.append(oldest.connection)
-                idle[target]?.removeFirst()
-            }
-            guard
-                let index = idle[target]?.lastIndex(where: { $0.connection.channel.eventLoop.inEventLoop })
-                    ?? idle[target].flatMap({ $0.isEmpty ? nil : $0.count - 1 })
-            else { return nil }
-            return idle[target]?.remove(at: index).connection
-        }
+        let (found, expired) = idle.withLock { idle in Self.take(from: &idle[target, default: []], now: now) }
         for connection in expired { connection.channel.close(promise: nil) }
         return found
+    }
+
+    private static func take(from list: inout [Idle], now: NIODeadline) -> (
+        UpstreamConnection?, expired: [UpstreamConnection]
+    ) {
+        // Oldest first: the expired ones are a prefix.
+        let fresh = list.firstIndex { now - $0.since <= UpstreamClient.idleLimit } ?? list.endIndex
+        let expired = list[..<fresh].map(\.connection)
+        list.removeSubrange(..<fresh)
+        guard let index = list.lastIndex(where: { $0.connection.channel.eventLoop.inEventLoop }) ?? list.indices.last
+        else { return (nil, expired) }
+        return (list.remove(at: index).connection, expired)
     }
 
     /// Keeps a connection whose exchange finished for reuse; false when the pool is full.

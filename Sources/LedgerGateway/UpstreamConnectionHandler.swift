@@ -104,10 +104,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         case (.streaming(let continuation), .end):
             finishExchange(context: context)
             continuation.finish()
-        case (.idle, _), (.closed, _):
-            // Bytes nobody asked for: the connection cannot be trusted any more.
-            fail(UpstreamError.closedEarly, close: true)
         default:
+            // Bytes nobody asked for, or out of order: the connection cannot be trusted any more.
             fail(UpstreamError.closedEarly, close: true)
         }
     }
@@ -123,7 +121,6 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         } else {
             fail(UpstreamError.closedEarly, close: false)
         }
-        state = .closed
         context.fireChannelInactive()
     }
 

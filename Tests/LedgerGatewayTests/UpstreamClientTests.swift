@@ -36,8 +36,10 @@ import Testing
         _ client: UpstreamClient, _ url: String, caFile: String? = nil, stream: Bool = false,
         timeout: TimeAmount = .seconds(5)
     ) async throws -> UpstreamResponse {
-        try await client.post(
-            url: url, caFile: caFile, headers: ["content-type": "application/json"], body: ByteBuffer(string: "{}"),
+        var (target, path) = try UpstreamTarget.parse(url)
+        target.caFile = caFile
+        return try await client.post(
+            to: target, path: path, headers: ["content-type": "application/json"], body: ByteBuffer(string: "{}"),
             streamWanted: stream, timeout: timeout)
     }
 
@@ -187,9 +189,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let ledger = try SQLiteLedger(path: directory.appendingPathComponent("ledger.sqlite").path)
         let catalog = try BundledCatalog.load()
-        func start(_ upstream: UpstreamConfiguration) throws {
+        func start(_ upstreams: UpstreamConfiguration...) throws {
             var configuration = GatewayConfiguration()
-            configuration.upstreams = [upstream]
+            configuration.upstreams = upstreams
             configuration.server.spoolDirectory = directory.appendingPathComponent("spool").path
             _ = try Gateway(
                 configuration: configuration, catalog: catalog, ledger: ledger, logger: Logger(label: "test"),
@@ -211,6 +213,14 @@ import Testing
                     caFile: Self.certificate), "not https"
             ),
         ]
+        // Two upstreams with one name (two unnamed OpenAI-compatible servers) would share a key.
+        #expect {
+            try start(
+                UpstreamConfiguration(name: "vllm", kind: .openAICompatible, baseURL: "http://a:8000", models: ["a"]),
+                UpstreamConfiguration(name: "vllm", kind: .openAICompatible, baseURL: "http://b:8000", models: ["b"]))
+        } throws: { error in
+            String(describing: error).contains("'vllm' is used twice")
+        }
         for (upstream, mention) in cases {
             #expect {
                 try start(upstream)

@@ -97,27 +97,11 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 
     /// RFC 3339 in UTC: `2026-03-02T14:00:00Z`, with `.ffffff` when there are sub-seconds.
     public var iso8601: String {
-        var text = ""
-        writeISO8601(into: &text)
-        return text
-    }
-
-    /// Appends ``iso8601`` to `output`, digit by digit.
-    public func writeISO8601(into output: inout String) {
         let c = components
-        guard (0...9999).contains(c.year) else {
-            output += "\(Timestamp.pad(c.year, 4))-\(Timestamp.pad(c.month, 2))-\(Timestamp.pad(c.day, 2))T"
-            output += "\(Timestamp.pad(c.hour, 2)):\(Timestamp.pad(c.minute, 2)):\(Timestamp.pad(c.second, 2))"
-            if c.microsecond != 0 {
-                var fraction = Timestamp.pad(c.microsecond, 6)
-                while fraction.last == "0" { fraction.removeLast() }
-                output += "." + fraction
-            }
-            output += "Z"
-            return
-        }
-        var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: the longest form is 27
-        let count = withUnsafeMutableBytes(of: &bytes) { buffer in
+        // Written digit by digit (the gateway writes one per call); a year outside 0…9999, which
+        // no parsed timestamp has, is written in full before the rest.
+        let wide = (0...9999).contains(c.year) ? "" : String(c.year)
+        let rest = String(unsafeUninitializedCapacity: 28) { buffer in
             var index = 0
             func put(_ value: Int, _ width: Int) {
                 var value = value
@@ -127,23 +111,23 @@ public struct Timestamp: Sendable, Hashable, Comparable {
                 }
                 index += width
             }
-            func put(_ byte: Character) {
-                buffer[index] = byte.asciiValue ?? 0
+            func put(_ byte: UInt8) {
+                buffer[index] = byte
                 index += 1
             }
-            put(c.year, 4)
-            put("-")
+            if wide.isEmpty { put(c.year, 4) }
+            put(UInt8(ascii: "-"))
             put(c.month, 2)
-            put("-")
+            put(UInt8(ascii: "-"))
             put(c.day, 2)
-            put("T")
+            put(UInt8(ascii: "T"))
             put(c.hour, 2)
-            put(":")
+            put(UInt8(ascii: ":"))
             put(c.minute, 2)
-            put(":")
+            put(UInt8(ascii: ":"))
             put(c.second, 2)
             if c.microsecond != 0 {
-                put(".")
+                put(UInt8(ascii: "."))
                 var fraction = c.microsecond
                 var digits = 6
                 while fraction % 10 == 0 {
@@ -152,12 +136,10 @@ public struct Timestamp: Sendable, Hashable, Comparable {
                 }
                 put(fraction, digits)
             }
-            put("Z")
+            put(UInt8(ascii: "Z"))
             return index
         }
-        withUnsafeBytes(of: &bytes) { buffer in
-            output += String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
-        }
+        return wide + rest
     }
 
     /// `2026-03-02`.
