@@ -82,10 +82,10 @@ extension Gateway {
                     var out: [UInt8] = []
                     for event in scanner.append(chunk.readableBytesView) {
                         let fields = SSEScanner.fields(of: event)
-                        let usageOnly = tracker.observe(name: fields.name, data: fields.data)
+                        let usageOnly = tracker.observe(fields)
                         if usageOnly && dropUsage { continue }
                         let bytes = dropUsage ? Self.removingNullUsage(event) : event
-                        if fields.data == "[DONE]" || fields.name == "message_stop" {
+                        if fields.isDone || fields.named("message_stop") {
                             held.append(contentsOf: bytes)  // sent once the usage is recorded
                         } else {
                             out.append(contentsOf: bytes)
@@ -134,16 +134,17 @@ extension Gateway {
     /// Removes the `"usage":null` member OpenAI adds to every chunk when usage was asked for, so a
     /// caller that did not ask sees the chunks it would have seen.
     static func removingNullUsage(_ event: [UInt8]) -> [UInt8] {
-        let patterns: [[UInt8]] = [Array(",\"usage\":null".utf8), Array("\"usage\":null,".utf8)]
-        for pattern in patterns {
-            if let range = event.firstRange(of: pattern) {
+        for pattern in nullUsagePatterns {
+            if let start = event.firstIndex(of: pattern) {
                 var copy = event
-                copy.removeSubrange(range)
+                copy.removeSubrange(start..<start + pattern.count)
                 return copy
             }
         }
         return event
     }
+
+    private static let nullUsagePatterns = [Array(",\"usage\":null".utf8), Array("\"usage\":null,".utf8)]
 
     /// Status and message for an upstream that failed or did not answer in time.
     func upstreamFailure(_ error: any Error, call: CallContext) -> (Int, String) {

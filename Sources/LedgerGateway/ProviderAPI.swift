@@ -1,3 +1,4 @@
+import Foundation
 public import LedgerCore
 
 /// The provider APIs the gateway serves. Every one of them is metered and budgeted: there is no
@@ -196,19 +197,47 @@ struct SSEScanner {
         return events
     }
 
-    /// The `event:` name and the joined `data:` lines of one event.
-    static func fields(of event: [UInt8]) -> (name: String?, data: String) {
-        var name: String?
-        var data: [Substring] = []
-        let text = String(decoding: event, as: UTF8.self)
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            if line.hasPrefix("data:") {
-                data.append(line.dropFirst(5).drop { $0 == " " })
-            } else if line.hasPrefix("event:") {
-                name = String(line.dropFirst(6).drop { $0 == " " })
+    /// The `event:` name and the joined `data:` lines of one event, as bytes: an event is
+    /// looked at, not rewritten, so nothing of it becomes a `String` unless it reports an error.
+    static func fields(of event: [UInt8]) -> SSEFields {
+        var fields = SSEFields()
+        var dataLines = 0
+        var start = event.startIndex
+        while start < event.endIndex {
+            var end = event[start...].firstIndex(of: 10) ?? event.endIndex
+            let next = end == event.endIndex ? end : end + 1
+            if end > start, event[end - 1] == 13 { end -= 1 }
+            let line = event[start..<end]
+            if line.starts(with: SSEFields.dataPrefix) {
+                if dataLines > 0 { fields.data.append(10) }
+                fields.data.append(contentsOf: line.dropFirst(5).drop { $0 == 32 })
+                dataLines += 1
+            } else if line.starts(with: SSEFields.eventPrefix) {
+                fields.name = Array(line.dropFirst(6).drop { $0 == 32 })
             }
+            start = next
         }
-        return (name, data.joined(separator: "\n"))
+        return fields
+    }
+}
+
+/// The fields of one server-sent event (see ``SSEScanner/fields(of:)``).
+struct SSEFields {
+    /// The `event:` name, if any.
+    var name: [UInt8]?
+    /// The `data:` lines, joined by line feeds.
+    var data: [UInt8] = []
+
+    static let dataPrefix = Array("data:".utf8)
+    static let eventPrefix = Array("event:".utf8)
+    static let done = Array("[DONE]".utf8)
+
+    /// The OpenAI stream's last event.
+    var isDone: Bool { data == Self.done }
+
+    func named(_ name: String) -> Bool {
+        guard let own = self.name else { return false }
+        return own.elementsEqual(name.utf8)
     }
 }
 
@@ -232,18 +261,30 @@ struct StreamUsageTracker {
         self.provider = provider
     }
 
+    private static let usageKey = Array("\"usage\"".utf8)
+    private static let deltaKey = Array("\"delta\"".utf8)
+    private static let errorStart = Array("{\"error\"".utf8)
+
     /// Reads one event. Returns whether it is an OpenAI usage-only chunk (empty `choices`).
-    mutating func observe(name: String?, data: String) -> Bool {
-        if data == "[DONE]" { return false }
-        let mentionsUsage = data.utf8.count > 8 && data.contains("\"usage\"")
-        let isDelta =
-            data.contains("\"delta\"") || name == "content_block_delta" || name == "response.output_text.delta"
-        if isDelta {
+    ///
+    /// Most events are text deltas: they are counted from a byte search, and only an event with a
+    /// `"usage"` member holding an object is parsed (OpenAI repeats `"usage":null` in every chunk
+    /// once usage is asked for).
+    mutating func observe(_ event: SSEFields) -> Bool {
+        let data = event.data
+        if event.isDone { return false }
+        if data.firstIndex(of: Self.deltaKey) != nil || event.named("content_block_delta")
+            || event.named("response.output_text.delta")
+        {
             deltas += 1
-            outputBytes += Int64(data.utf8.count / 4)
+            outputBytes += Int64(data.count / 4)
         }
-        if name == "error" || data.hasPrefix("{\"error\"") { upstreamError = data }
-        guard mentionsUsage, case .success(let object) = JSONRowParser.members(of: data.utf8) else { return false }
+        if event.named("error") || data.starts(with: Self.errorStart) {
+            upstreamError = String(decoding: data, as: UTF8.self)
+        }
+        guard Self.hasUsageObject(data), case .success(let object) = JSONRowParser.members(of: data) else {
+            return false
+        }
         var usageOnly = false
         switch route.family {
         case .anthropic:
@@ -262,6 +303,25 @@ struct StreamUsageTracker {
         return usageOnly
     }
 
+    /// Whether the bytes hold `"usage"` followed by a colon and an object, wherever it is.
+    static func hasUsageObject(_ data: [UInt8]) -> Bool {
+        func skipSpace(_ index: inout Int) {
+            while index < data.endIndex, [32, 9, 10, 13].contains(data[index]) { index += 1 }
+        }
+        var from = data.startIndex
+        while let found = data.firstIndex(of: usageKey, from: from) {
+            var index = found + usageKey.count
+            skipSpace(&index)
+            if index < data.endIndex, data[index] == UInt8(ascii: ":") {
+                index += 1
+                skipSpace(&index)
+                if index < data.endIndex, data[index] == UInt8(ascii: "{") { return true }
+            }
+            from = found + 1
+        }
+        return false
+    }
+
     private mutating func merge(_ part: [String: JSONValue]) {
         usage.merge(part) { _, new in new }
         sawUsage = true
@@ -275,6 +335,27 @@ struct StreamUsageTracker {
 
     /// Output tokens estimated from what was streamed.
     var estimatedOutputTokens: Int64 { max(deltas, outputBytes) }
+}
+
+extension [UInt8] {
+    /// The position of the first occurrence of `pattern` at or after `from`.
+    func firstIndex(of pattern: [UInt8], from: Int = 0) -> Int? {
+        guard let first = pattern.first, from >= 0, count - from >= pattern.count else { return nil }
+        return withUnsafeBufferPointer { haystack in
+            pattern.withUnsafeBufferPointer { needle in
+                guard let base = haystack.baseAddress, let needleBase = needle.baseAddress else { return nil }
+                var index = from
+                let last = haystack.count - needle.count
+                while index <= last {
+                    guard let found = memchr(base + index, Int32(first), last - index + 1) else { return nil }
+                    let position = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(base + position, needleBase, needle.count) == 0 { return position }
+                    index = position + 1
+                }
+                return nil
+            }
+        }
+    }
 }
 
 extension Collection<UInt8> {

@@ -13,6 +13,11 @@
 # Then two measurements the kit does not make, with the mock on CPU 0 and the gateway on CPU 1:
 #   - streaming time to first byte, direct and through the gateway, request by request
 #     alternately (TTFB_REQUESTS pairs, default 300; curl's time_starttransfer − time_pretransfer);
+#   - fixed rate on a busy machine: 50 req/s, direct and through the gateway alternately
+#     (BUSY_ROUNDS rounds of 8 s, default 3), each while BUSY_RATE req/s (default 1000) of other
+#     traffic go the same way on other connections. On this machine an idle core makes every
+#     request slower (the fixed-rate figures of the kit above include that); this shows what the
+#     gateway adds once its core is awake;
 #   - memory: SOAK_S seconds (default 60) of closed-loop load (32 connections) on the gateway,
 #     its RSS sampled every 5 s.
 set -euo pipefail
@@ -60,6 +65,33 @@ echo
 echo "streaming time to first byte (${TTFB_REQUESTS:-300} requests each, alternating)"
 echo "  direct:      $(percentiles "$work/ttfb-direct")"
 echo "  tokenledger: $(percentiles "$work/ttfb-gateway")"
+
+fixed_rate() {  # url, background rate: p50 and p99 in ms of 50 req/s for 8 s
+    local background=""
+    if [ "$2" -gt 0 ]; then
+        BENCH_RATE=$2 BENCH_API_KEY=tl-bench-0000000000000000 taskset -c 0 wrk -t1 -c4 -d10s \
+            -s "$work/bench/chat.lua" "$1" > /dev/null 2>&1 &
+        background=$!
+        sleep 1
+    fi
+    BENCH_RATE=50 BENCH_API_KEY=tl-bench-0000000000000000 taskset -c 0 wrk -t1 -c16 -d8s \
+        -s "$work/bench/chat.lua" "$1" 2>&1 | awk '/^BENCH_RESULT/ {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            printf "%s %s\n", v["p50_ms"], v["p99_ms"] }'
+    [ -z "$background" ] || wait "$background"
+}
+busy=${BUSY_RATE:-1000}
+echo
+echo "fixed rate, 50 req/s: idle, and beside ${busy} req/s of other traffic (p50 / p99 ms, ${BUSY_ROUNDS:-3} rounds)"
+for round in $(seq 1 "${BUSY_ROUNDS:-3}"); do
+    for load in 0 "$busy"; do
+        read -r d50 d99 < <(fixed_rate http://127.0.0.1:18080/v1/chat/completions "$load")
+        read -r g50 g99 < <(fixed_rate http://127.0.0.1:8080/v1/chat/completions "$load")
+        awk -v r="$round" -v l="$load" -v d50="$d50" -v d99="$d99" -v g50="$g50" -v g99="$g99" 'BEGIN {
+            printf "  round %d, %5d req/s beside: direct %.3f / %.3f  tokenledger %.3f / %.3f  added p50 %+.3f p99 %+.3f\n",
+                r, l, d50, d99, g50, g99, g50 - d50, g99 - d99 }'
+    done
+done
 
 soak=${SOAK_S:-60}
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gw_pid/status"; }
