@@ -306,7 +306,10 @@ struct StreamUsageTracker {
     /// Whether the bytes hold `"usage"` followed by a colon and an object, wherever it is.
     static func hasUsageObject(_ data: [UInt8]) -> Bool {
         func skipSpace(_ index: inout Int) {
-            while index < data.endIndex, [32, 9, 10, 13].contains(data[index]) { index += 1 }
+            while index < data.endIndex, data[index] == 32 || data[index] == 9 || data[index] == 10 || data[index] == 13
+            {
+                index += 1
+            }
         }
         var from = data.startIndex
         while let found = data.firstIndex(of: usageKey, from: from) {

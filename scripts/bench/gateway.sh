@@ -10,7 +10,7 @@
 # The gateway runs with examples/bench.yaml on a fresh ledger; after the run the ledger's totals
 # are printed, so the recording can be checked against the requests wrk reports.
 #
-# Then two measurements the kit does not make, with the mock on CPU 0 and the gateway on CPU 1:
+# Then three measurements the kit does not make, with the mock on CPU 0 and the gateway on CPU 1:
 #   - streaming time to first byte, direct and through the gateway, request by request
 #     alternately (TTFB_REQUESTS pairs, default 300; curl's time_starttransfer − time_pretransfer);
 #   - fixed rate on a busy machine: 50 req/s, direct and through the gateway alternately
