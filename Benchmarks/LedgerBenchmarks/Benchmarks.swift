@@ -17,6 +17,7 @@ enum Benchmarks {
         switch command {
         case "rating": try await rating(events: Int(arguments.dropFirst().first ?? "") ?? 2_000_000)
         case "record": try await record(events: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
+        case "write": try await write(events: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
         case "report": try await report(path: arguments[1])
         case "write-jsonl": try await writeJSONL(path: arguments[1], rows: Int(arguments[2]) ?? 1_000_000)
         case "write-csv": try await writeCSV(path: arguments[1], rows: Int(arguments[2]) ?? 1_000_000)
@@ -169,6 +170,29 @@ enum Benchmarks {
         )
     }
 
+    /// The writer alone: every batch prepared first, then recorded one after another (what the
+    /// database side of recording costs, per event, with nothing else running).
+    static func write(events count: Int) async throws {
+        let batchSize = Int(ProcessInfo.processInfo.environment["BATCH"] ?? "") ?? 10_000
+        let events = try await demoEvents(count)
+        var rater = Rater(catalog: try BundledCatalog.load())
+        let rated = events.map { rater.rate($0) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tl-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ledger = try SQLiteLedger(path: directory.appendingPathComponent("write.sqlite").path)
+        let batches = try stride(from: 0, to: rated.count, by: batchSize).map {
+            try ledger.prepare(Array(rated[$0..<min($0 + batchSize, rated.count)]))
+        }
+        let started = ContinuousClock.now
+        var summary = RecordSummary()
+        for batch in batches { summary += try await ledger.record(batch) }
+        let elapsed = seconds(ContinuousClock.now - started)
+        print(
+            "write, prepared batches of \(batchSize) recorded one after another: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s, \(String(format: "%.2f", elapsed * 1e6 / Double(summary.inserted))) µs an event"
+        )
+    }
+
     /// Report latency on an existing ledger: the busiest month, grouped by team × model.
     static func report(path: String) async throws {
         let ledger = try SQLiteLedger(path: path)
@@ -225,14 +249,14 @@ enum Benchmarks {
     static func writeCSV(path: String, rows: Int) async throws {
         let columns =
             ["id", "timestamp", "source", "provider", "model", "outcome", "latency_ms"]
-            + TokenKind.allCases.map(\.rawValue) + AttributionDimension.allCases.map(\.rawValue) + ["tags"]
+            + TokenKind.all.map(\.rawValue) + AttributionDimension.all.map(\.rawValue) + ["tags"]
         let written = try await writeDemo(path: path, rows: rows, header: columns.joined(separator: ",")) { event in
             var fields = [
                 event.id, event.timestamp.iso8601, event.source, event.provider, event.model, event.outcome.rawValue,
                 event.latencyMilliseconds.map(String.init) ?? "",
             ]
-            fields += TokenKind.allCases.map { event.tokens[$0] == 0 ? "" : String(event.tokens[$0]) }
-            fields += AttributionDimension.allCases.map { event.attribution[$0] ?? "" }
+            fields += TokenKind.all.map { event.tokens[$0] == 0 ? "" : String(event.tokens[$0]) }
+            fields += AttributionDimension.all.map { event.attribution[$0] ?? "" }
             fields.append(event.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"))
             return fields.map {
                 $0.contains(",") || $0.contains("\"")

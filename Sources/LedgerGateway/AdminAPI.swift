@@ -118,7 +118,7 @@ enum AdminAPI {
     static func json(_ rated: RatedEvent) -> OrderedJSON {
         let event = rated.event
         var attribution: [(String, OrderedJSON)] = []
-        for dimension in AttributionDimension.allCases {
+        for dimension in AttributionDimension.all {
             if let value = event.attribution[dimension] { attribution.append((dimension.rawValue, .string(value))) }
         }
         return .object([
@@ -129,7 +129,7 @@ enum AdminAPI {
             (
                 "tokens",
                 .object(
-                    TokenKind.allCases.compactMap {
+                    TokenKind.all.compactMap {
                         event.tokens[$0] == 0 ? nil : ($0.rawValue, .integer(event.tokens[$0]))
                     })
             ),

@@ -283,7 +283,7 @@ extension Gateway {
     }
 
     /// `X-TokenLedger-User`, `X-TokenLedger-Cost-Centre`, … one per attribution dimension.
-    static let attributionHeaders: [(AttributionDimension, HTTPField.Name)] = AttributionDimension.allCases.map {
+    static let attributionHeaders: [(AttributionDimension, HTTPField.Name)] = AttributionDimension.all.map {
         dimension in
         let name = dimension.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
             .joined(separator: "-")

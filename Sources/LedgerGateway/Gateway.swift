@@ -53,7 +53,7 @@ public final class Gateway: Sendable {
             guard let dimension = AttributionDimension(rawValue: name) else {
                 throw ConfigurationError(
                     "otlp.attributes maps '\(attribute)' to '\(name)', which is not one of "
-                        + AttributionDimension.allCases.map(\.rawValue).joined(separator: ", "))
+                        + AttributionDimension.all.map(\.rawValue).joined(separator: ", "))
             }
             dimensions[attribute] = dimension
         }

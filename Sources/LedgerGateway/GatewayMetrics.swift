@@ -79,7 +79,7 @@ final class GatewayMetrics: Sendable {
             state.requests[
                 RequestSeries(route: route, team: team, model: model, outcome: outcome, status: status), default: 0] +=
                 1
-            for kind in TokenKind.allCases where tokens[kind] > 0 {
+            for kind in TokenKind.all where tokens[kind] > 0 {
                 state.tokens[TokenSeries(team: team, model: model, kind: kind), default: 0] += tokens[kind]
             }
             state.costPico[CostSeries(team: team, model: model), default: 0] += cost.picodollars

@@ -219,7 +219,7 @@ extension Gateway {
 extension Attribution {
     /// The first dimension this owner fixes that `other` sets to another value.
     func conflict(with other: Attribution) -> (dimension: AttributionDimension, owner: String, value: String)? {
-        for dimension in AttributionDimension.allCases {
+        for dimension in AttributionDimension.all {
             if let owner = self[dimension], let value = other[dimension], owner != value {
                 return (dimension, owner, value)
             }
@@ -229,7 +229,7 @@ extension Attribution {
 
     /// Sets every dimension this attribution leaves empty from `owner`.
     mutating func fill(from owner: Attribution) {
-        for dimension in AttributionDimension.allCases where self[dimension] == nil {
+        for dimension in AttributionDimension.all where self[dimension] == nil {
             if let value = owner[dimension] { self[dimension] = value }
         }
     }

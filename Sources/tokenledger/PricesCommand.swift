@@ -34,7 +34,7 @@ struct PricesCommand: AsyncParsableCommand {
                         (
                             "per_million",
                             .object(
-                                TokenKind.allCases.compactMap { kind in
+                                TokenKind.all.compactMap { kind in
                                     sheet?.tokens[kind].map { (kind.rawValue, .string($0.dollarString)) }
                                 })
                         ),

@@ -73,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let banner =
             """
-            TokenLedger gateway listening on http://\(server.host):\(server.port)  (ledger: \(path))
+            TokenLedger gateway listening on http://\(server.host):\(server.port)  (ledger: \(path), SQLite \(SQLiteLedger.sqliteVersion))
               upstreams: \(upstreams.joined(separator: "; "))
               first call: curl http://\(server.host):\(server.port)/v1/chat/completions \\
                 -H "Authorization: Bearer \(demoSecret ?? "<key from: tokenledger keys create --team T>")" \\

@@ -122,8 +122,8 @@ import Testing
         ]
         for (position, name) in named { #expect(EventRowDecoder.knownFields[position] == name) }
         let fields = EventRowDecoder.knownFields
-        #expect(Array(fields[Field.firstToken..<Field.firstDimension]) == TokenKind.allCases.map(\.rawValue))
-        #expect(Array(fields[Field.firstDimension...]) == AttributionDimension.allCases.map(\.rawValue))
+        #expect(Array(fields[Field.firstToken..<Field.firstDimension]) == TokenKind.all.map(\.rawValue))
+        #expect(Array(fields[Field.firstDimension...]) == AttributionDimension.all.map(\.rawValue))
         for (position, name) in fields.enumerated() {
             #expect(EventRowDecoder.fieldTable.position(of: name) == position)
         }
@@ -158,7 +158,7 @@ import Testing
             resources: ResourceUsage(gpuSeconds: 7, storageByteHours: 9), outcome: .estimated,
             latencyMilliseconds: 42, tags: ["quote": "say \"hi\"", "line": "a\nb\tc\u{1}", "ü": "ß"])
         full.requests = 3
-        for dimension in AttributionDimension.allCases { full.attribution[dimension] = "\(dimension.rawValue) \\ é" }
+        for dimension in AttributionDimension.all { full.attribution[dimension] = "\(dimension.rawValue) \\ é" }
         let bare = UsageEvent(
             id: "e2", timestamp: Timestamp(microseconds: 1_790_000_000_000_000), provider: "anthropic",
             model: "claude-haiku-4-5")

@@ -41,6 +41,18 @@ struct TemporaryLedger {
             attribution: Attribution(team: team, user: user, session: session))
     }
 
+    @Test func theLedgerRunsTheSQLiteCompiledIntoTheProgram() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        // Not the system's library (Debian 12 has 3.40): the vendored copy the recording figures
+        // were measured on.
+        let connected = try await temporary.ledger.connectedSQLiteVersion()
+        #expect(connected == SQLiteLedger.sqliteVersion)
+        let parts = connected.split(separator: ".").compactMap { Int($0) }
+        #expect(parts.count == 3)
+        #expect(parts.lexicographicallyPrecedes([3, 54, 0]) == false, "SQLite \(connected) is older than 3.54")
+    }
+
     @Test func eventsWithoutRequestsReachTheRollups() async throws {
         // Provider usage reports without request counts and resource events (GPU time, storage)
         // carry requests: 0; their tokens and cost still count, once, in every report.

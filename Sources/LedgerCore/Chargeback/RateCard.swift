@@ -95,7 +95,7 @@ public struct RateCard: Sendable, Hashable, Codable {
             if price.models.isEmpty { return "\(place): a fixed price lists no models" }
             for kind in price.kinds ?? [] where TokenKind(rawValue: kind) == nil {
                 return
-                    "\(place): '\(kind)' is not a token kind (\(TokenKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    "\(place): '\(kind)' is not a token kind (\(TokenKind.all.map(\.rawValue).joined(separator: ", ")))"
             }
         }
         for tier in tiers ?? [] {

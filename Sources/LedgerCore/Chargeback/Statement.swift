@@ -58,7 +58,7 @@ public struct StatementUsage: Sendable {
             let difference = rated.cost - lines.reduce(Cost.zero) { $0 + $1.cost }
             if difference != .zero, !lines.isEmpty { lines[0].cost += difference }
         } else {
-            lines = TokenKind.allCases.filter { event.tokens[$0] > 0 }.map { ($0.rawValue, event.tokens[$0], .zero) }
+            lines = TokenKind.all.filter { event.tokens[$0] > 0 }.map { ($0.rawValue, event.tokens[$0], .zero) }
             if event.resources.gpuSeconds > 0 { lines.append(("gpu_seconds", event.resources.gpuSeconds, .zero)) }
             if event.resources.storageByteHours > 0 {
                 lines.append(("storage_byte_hours", event.resources.storageByteHours, .zero))

@@ -64,6 +64,10 @@ public struct Attribution: Sendable, Hashable {
 
 /// The attribution dimensions, with the field names used in files, reports and the API.
 public enum AttributionDimension: String, CaseIterable, Sendable, Codable, Hashable {
+    /// Every dimension, in declaration order, built once (the synthesized `allCases` builds a new
+    /// array at every use).
+    public static let all: [AttributionDimension] = allCases
+
     case organisation
     case team
     case user

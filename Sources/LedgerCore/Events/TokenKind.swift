@@ -24,6 +24,10 @@ public enum TokenKind: String, CaseIterable, Sendable, Codable, Hashable {
     /// Input tokens of an embedding request.
     case embedding
 
+    /// Every kind, in declaration order, built once. The synthesized `allCases` builds a new array
+    /// at every use, which costs an allocation per event in the recording and rating loops.
+    public static let all: [TokenKind] = allCases
+
     /// Whether this kind counts towards the prompt (input side) of a request.
     public var isPrompt: Bool {
         switch self {

@@ -72,7 +72,7 @@ public struct FocusExport: Sendable {
         cost += rated.cost
         let day = event.timestamp.seconds - event.timestamp.secondOfDay
         var tags = event.tags
-        for dimension in AttributionDimension.allCases where dimension != .user && dimension != .session {
+        for dimension in AttributionDimension.all where dimension != .user && dimension != .session {
             if let value = event.attribution[dimension] { tags[dimension.rawValue] = value }
         }
         func key(kind: String, priceUnit: String, price: EffectivePrice?, per: Int128, model: String) -> Key {
@@ -91,7 +91,7 @@ public struct FocusExport: Sendable {
             model = breakdown.resolvedModel
             if breakdown.total != rated.cost { reratedEvents += 1 }
         } catch {
-            unpriced = TokenKind.allCases.filter { event.tokens[$0] > 0 }.map(\.rawValue)
+            unpriced = TokenKind.all.filter { event.tokens[$0] > 0 }.map(\.rawValue)
         }
         var first = true
         for line in lines {

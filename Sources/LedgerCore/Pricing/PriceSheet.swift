@@ -46,7 +46,7 @@ extension PriceSheet: Codable {
                 continue
             }
             guard let kind = TokenKind(rawValue: key.stringValue) else {
-                let known = TokenKind.allCases.map(\.rawValue) + ["gpu_hour", "storage_gb_month"]
+                let known = TokenKind.all.map(\.rawValue) + ["gpu_hour", "storage_gb_month"]
                 throw DecodingError.dataCorruptedError(
                     forKey: key, in: container,
                     debugDescription: "unknown price '\(key.stringValue)'; known: \(known.joined(separator: ", "))"
@@ -61,7 +61,7 @@ extension PriceSheet: Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
-        for kind in TokenKind.allCases {
+        for kind in TokenKind.all {
             if let price = tokens[kind] { try container.encode(price, forKey: Key(stringValue: kind.rawValue)) }
         }
         try container.encodeIfPresent(gpuHour, forKey: .gpuHour)

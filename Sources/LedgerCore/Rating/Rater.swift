@@ -242,7 +242,7 @@ public struct Rater: Sendable {
             if adjustments.count <= 1 { return EffectivePrice(price).adjusted(by: adjustment) }
             return adjustments.reduce(EffectivePrice(price)) { $0.adjusted(by: $1) }
         }
-        for kind in TokenKind.allCases {
+        for kind in TokenKind.all {
             let quantity = event.tokens[kind]
             guard quantity != 0 else { continue }
             guard let price = layered(kind) else {

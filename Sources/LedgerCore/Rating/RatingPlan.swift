@@ -18,7 +18,7 @@ struct RatingPlan: Sendable {
         var smallestTier: Int64
     }
 
-    static let kinds = TokenKind.allCases.count
+    static let kinds = TokenKind.all.count
 
     var models: [Model] = []
     var versions: [Version] = []
@@ -41,7 +41,7 @@ struct RatingPlan: Sendable {
                         hasRegions: !version.regions.isEmpty, hasServiceTiers: !version.serviceTiers.isEmpty,
                         hasTimeWindows: !version.timeWindows.isEmpty,
                         smallestTier: version.contextTiers.map(\.abovePromptTokens).min() ?? Int64.max))
-                for kind in TokenKind.allCases {
+                for kind in TokenKind.all {
                     var candidate: TokenKind? = kind
                     var price: Int64 = -1
                     while let current = candidate {

@@ -4,7 +4,7 @@ extension ReportMetrics {
         func money(_ cost: Cost?) -> OrderedJSON { cost.map { .string($0.decimalString) } ?? .null }
         func count(_ value: Int64?) -> OrderedJSON { value.map(OrderedJSON.integer) ?? .null }
         var tokenFields: [(String, OrderedJSON)] = [("total", .integer(tokens.total))]
-        for kind in TokenKind.allCases { tokenFields.append((kind.rawValue, .integer(tokens[kind]))) }
+        for kind in TokenKind.all { tokenFields.append((kind.rawValue, .integer(tokens[kind]))) }
         return [
             ("requests", .integer(requests)),
             ("cost_usd", .string(cost.decimalString)),
@@ -68,7 +68,7 @@ extension Report {
             "cost_per_request_usd",
             "cost_per_1k_tokens_usd", "users", "sessions", "tokens_total",
         ]
-        header += TokenKind.allCases.map { "tokens_" + $0.rawValue }
+        header += TokenKind.all.map { "tokens_" + $0.rawValue }
         header += ["gpu_seconds", "storage_byte_hours", "unpriced_events"]
         var lines = [header.map(Report.csvField).joined(separator: ",")]
         for row in rows {
@@ -82,7 +82,7 @@ extension Report {
                 m.sessions.map(String.init) ?? "",
                 String(m.tokens.total),
             ]
-            cells += TokenKind.allCases.map { String(m.tokens[$0]) }
+            cells += TokenKind.all.map { String(m.tokens[$0]) }
             cells += [String(m.resources.gpuSeconds), String(m.resources.storageByteHours), String(m.unpricedEvents)]
             lines.append(cells.map(Report.csvField).joined(separator: ","))
         }

@@ -13,7 +13,7 @@ public enum ReportDimension: Sendable, Hashable, CustomStringConvertible {
     /// Every named dimension (without tags).
     public static let allNamed: [ReportDimension] =
         [.provider, .model, .source, .serviceTier, .outcome, .region]
-        + AttributionDimension.allCases.map { .attribution($0) }
+        + AttributionDimension.all.map { .attribution($0) }
 
     /// The name used in flags, JSON keys and CSV headers.
     public var name: String {

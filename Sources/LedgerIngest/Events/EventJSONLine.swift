@@ -45,7 +45,7 @@ public enum EventJSONLine {
         key("tokens")
         line.append(UInt8(ascii: "{"))
         var firstKind = true
-        for kind in TokenKind.allCases where event.tokens[kind] != 0 {
+        for kind in TokenKind.all where event.tokens[kind] != 0 {
             if !firstKind { line.append(UInt8(ascii: ",")) }
             firstKind = false
             quote(kind.rawValue, into: &line)
@@ -55,7 +55,7 @@ public enum EventJSONLine {
         line.append(UInt8(ascii: "}"))
         if event.resources.gpuSeconds != 0 { integer("gpu_seconds", event.resources.gpuSeconds) }
         if event.resources.storageByteHours != 0 { integer("storage_byte_hours", event.resources.storageByteHours) }
-        for dimension in AttributionDimension.allCases {
+        for dimension in AttributionDimension.all {
             guard let value = event.attribution[dimension] else { continue }
             line.append(UInt8(ascii: ","))
             quote(dimension.rawValue, into: &line)

@@ -4,8 +4,8 @@ public import LedgerCore
 /// `docs/EVENTS.md`) into a ``UsageEvent``, or says which field is wrong and why.
 public struct EventRowDecoder: Sendable {
     /// Field names the format defines.
-    public static let tokenFields = TokenKind.allCases.map(\.rawValue)
-    public static let attributionFields = AttributionDimension.allCases.map(\.rawValue)
+    public static let tokenFields = TokenKind.all.map(\.rawValue)
+    public static let attributionFields = AttributionDimension.all.map(\.rawValue)
     public static let knownFields: [String] =
         [
             "id", "timestamp", "source", "provider", "model", "region", "service_tier", "outcome", "latency_ms",
@@ -30,7 +30,7 @@ public struct EventRowDecoder: Sendable {
         static let storageByteHours = 12
         static let requests = 13
         static let firstToken = 14
-        static let firstDimension = firstToken + TokenKind.allCases.count
+        static let firstDimension = firstToken + TokenKind.all.count
     }
 
     static let fieldTable = NameTable(knownFields)
@@ -115,7 +115,7 @@ public struct EventRowDecoder: Sendable {
                     field: "tokens.\(kind)",
                     reason: "unknown token kind; kinds are \(EventRowDecoder.tokenFields.joined(separator: ", "))")
             }
-            for (offset, kind) in TokenKind.allCases.enumerated() {
+            for (offset, kind) in TokenKind.all.enumerated() {
                 if fields[Field.firstToken + offset] != nil {
                     throw FieldError(field: kind.rawValue, reason: "given both flat and inside 'tokens'; use one")
                 }
@@ -124,11 +124,11 @@ public struct EventRowDecoder: Sendable {
         } else if let nested = fields[Field.tokens], nested != .null {
             throw FieldError(field: "tokens", reason: "must be an object such as {\"input\":100,\"output\":20}")
         } else {
-            for (offset, kind) in TokenKind.allCases.enumerated() {
+            for (offset, kind) in TokenKind.all.enumerated() {
                 event.tokens[kind] = try count(fields[Field.firstToken + offset], kind.rawValue)
             }
         }
-        for (offset, dimension) in AttributionDimension.allCases.enumerated() {
+        for (offset, dimension) in AttributionDimension.all.enumerated() {
             event.attribution[dimension] = try optionalString(fields, Field.firstDimension + offset)
         }
         event.tags = try tags(fields[Field.tags])

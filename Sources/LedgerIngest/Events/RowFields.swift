@@ -88,7 +88,7 @@ public struct RowFields: Sendable {
                 continue
             }
             if position == EventRowDecoder.Field.tokens, case .object(let members) = value {
-                var tokens = [FieldValue?](repeating: nil, count: TokenKind.allCases.count)
+                var tokens = [FieldValue?](repeating: nil, count: TokenKind.all.count)
                 for (kind, count) in members {
                     if let slot = EventRowDecoder.tokenTable.position(of: kind) {
                         tokens[slot] = count
@@ -123,7 +123,7 @@ public struct RowFields: Sendable {
                 fields.values[position] = try parser.readValue()
                 return
             }
-            var tokens = [FieldValue?](repeating: nil, count: TokenKind.allCases.count)
+            var tokens = [FieldValue?](repeating: nil, count: TokenKind.all.count)
             try parser.readMembers { kind, parser throws(JSONRowParser.Failure) in
                 guard let slot = EventRowDecoder.tokenTable.position(of: kind) else {
                     if fields.unknownTokenKind == nil {

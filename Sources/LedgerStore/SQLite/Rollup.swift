@@ -116,7 +116,7 @@ struct RollupAccumulator: Sendable {
         if sign == 1 {
             self.tokens += tokens
         } else {
-            for kind in TokenKind.allCases { self.tokens[kind] -= tokens[kind] }
+            for kind in TokenKind.all { self.tokens[kind] -= tokens[kind] }
         }
         gpuSeconds += sign * rated.event.resources.gpuSeconds
         storageByteHours += sign * rated.event.resources.storageByteHours
@@ -151,7 +151,7 @@ struct RollupAccumulator: Sendable {
         let costMicro = costPicodollars / 1_000_000
         let wastedMicro = wastedPicodollars / 1_000_000
         for value in [requests, unpriced, failed, retried, cancelled, estimated] { binder.bind(value) }
-        for kind in TokenKind.allCases { binder.bind(tokens[kind]) }
+        for kind in TokenKind.all { binder.bind(tokens[kind]) }
         binder.bind(gpuSeconds)
         binder.bind(storageByteHours)
         binder.bind(Int64(costMicro))

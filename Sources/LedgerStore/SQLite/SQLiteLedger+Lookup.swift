@@ -30,8 +30,8 @@ extension SQLiteLedger {
         event.requests = row[8]
         event.longContext = (row[9] as Int64?).map { $0 == 1 }
         event.resources = ResourceUsage(gpuSeconds: row[10], storageByteHours: row[11])
-        for (offset, kind) in TokenKind.allCases.enumerated() {
-            // TokenKind.allCases and SQLiteSchema.tokenColumns list the kinds in the same order.
+        for (offset, kind) in TokenKind.all.enumerated() {
+            // TokenKind.all and SQLiteSchema.tokenColumns list the kinds in the same order.
             event.tokens[kind] = row[tokenBase + offset]
         }
         let user: String = row[3]

@@ -308,7 +308,7 @@ extension SQLiteLedger {
             metrics.retried = next()
             metrics.cancelled = next()
             metrics.estimated = next()
-            for kind in TokenKind.allCases { metrics.tokens[kind] = next() }
+            for kind in TokenKind.all { metrics.tokens[kind] = next() }
             metrics.resources.gpuSeconds = next()
             metrics.resources.storageByteHours = next()
             let costMicro = next()

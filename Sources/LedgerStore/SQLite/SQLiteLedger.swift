@@ -1,4 +1,4 @@
-import CSQLiteConfig
+import CSQLite
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -53,6 +53,15 @@ public final class SQLiteLedger: Ledger {
     /// statistics. About a tenth off the cost of recording an event.
     private static let configureSQLite: Int32 = tokenledger_sqlite_configure()
 
+    /// The SQLite the ledger runs: the copy compiled into the program (`Sources/CSQLite`), not
+    /// the system's library.
+    public static let sqliteVersion = String(cString: tokenledger_sqlite_version())
+
+    /// The SQLite version a connection of this ledger reports (`SELECT sqlite_version()`).
+    public func connectedSQLiteVersion() async throws -> String {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") ?? "" }
+    }
+
     static let insertSQL: String = {
         let columns =
             [
@@ -91,49 +100,54 @@ public final class SQLiteLedger: Ledger {
         var previousPosition: Int32 = 0
         var pendingHour: (key: RollupKey, accumulator: RollupAccumulator)?
         var pendingActor: (key: ActorRollupKey, accumulator: RollupAccumulator)?
-        for index in events.indices {
-            let cost = events[index].cost.picodollars
-            guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
-                throw LedgerStoreError(
-                    "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
-                )
-            }
-            let position: Int32
-            if let previous = previousSet, previous.matches(events[index].event) {
-                position = previousPosition
-            } else {
-                let set = DimensionSet(events[index].event)
-                if let known = positions[set] {
-                    position = known
+        // Through a buffer pointer: the array's subscript would copy each event (a retain and a
+        // release of every string in it) before reading a field.
+        try events.withUnsafeBufferPointer { events in
+            for index in events.indices {
+                let cost = events[index].cost.picodollars
+                guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
+                    throw LedgerStoreError(
+                        "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
+                    )
+                }
+                let position: Int32
+                if let previous = previousSet, previous.matches(events[index].event) {
+                    position = previousPosition
                 } else {
-                    position = Int32(sets.count)
-                    positions[set] = position
-                    sets.append(set)
+                    let set = DimensionSet(events[index].event)
+                    if let known = positions[set] {
+                        position = known
+                    } else {
+                        position = Int32(sets.count)
+                        positions[set] = position
+                        sets.append(set)
+                    }
+                    previousSet = set
                 }
-                previousSet = set
-            }
-            previousPosition = position
-            setOfEvent.append(position)
-            let seconds = events[index].event.timestamp.seconds
-            let hourKey = RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
-            if pendingHour?.key != hourKey {
-                if let pending = pendingHour {
-                    hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                previousPosition = position
+                setOfEvent.append(position)
+                let seconds = events[index].event.timestamp.seconds
+                let hourKey = RollupKey(
+                    bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
+                if pendingHour?.key != hourKey {
+                    if let pending = pendingHour {
+                        hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                    }
+                    pendingHour = (hourKey, RollupAccumulator())
                 }
-                pendingHour = (hourKey, RollupAccumulator())
-            }
-            pendingHour!.accumulator.add(events[index])
-            let actorKey = ActorRollupKey(
-                bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
-                user: events[index].event.attribution.user ?? "",
-                session: events[index].event.attribution.session ?? "")
-            if pendingActor?.key != actorKey {
-                if let pending = pendingActor {
-                    actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                pendingHour!.accumulator.add(events[index])
+                let actorKey = ActorRollupKey(
+                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
+                    user: events[index].event.attribution.user ?? "",
+                    session: events[index].event.attribution.session ?? "")
+                if pendingActor?.key != actorKey {
+                    if let pending = pendingActor {
+                        actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                    }
+                    pendingActor = (actorKey, RollupAccumulator())
                 }
-                pendingActor = (actorKey, RollupAccumulator())
+                pendingActor!.accumulator.add(events[index])
             }
-            pendingActor!.accumulator.add(events[index])
         }
         if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
         if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
@@ -172,26 +186,30 @@ public final class SQLiteLedger: Ledger {
             let connection = db.sqliteConnection
             let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
             var binder = Binder(statement: statement.sqliteStatement)
-            for index in batch.events.indices {
-                try SQLiteLedger.insert(
-                    batch.events[index], dimensionSet: ids[Int(batch.setOfEvent[index])], tags: batch.tags[index],
-                    binder: &binder, db: db)
-                // SQLite's own calls: GRDB's accessors check the calling queue on every use.
-                if sqlite3_changes(connection) == 1 {
-                    summary.inserted += 1
-                    let seq = sqlite3_last_insert_rowid(connection)
-                    let ts = batch.events[index].event.timestamp.microseconds
-                    if let current = zone {
-                        zone = (
-                            min(current.first, seq), max(current.last, seq), min(current.minimum, ts),
-                            max(current.maximum, ts)
-                        )
+            // Through a buffer pointer, so each event is read in place rather than copied.
+            try batch.events.withUnsafeBufferPointer { events in
+                for index in events.indices {
+                    try SQLiteLedger.insert(
+                        events.baseAddress! + index, dimensionSet: ids[Int(batch.setOfEvent[index])],
+                        tags: batch.tags[index],
+                        binder: &binder, db: db)
+                    // SQLite's own calls: GRDB's accessors check the calling queue on every use.
+                    if sqlite3_changes(connection) == 1 {
+                        summary.inserted += 1
+                        let seq = sqlite3_last_insert_rowid(connection)
+                        let ts = events[index].event.timestamp.microseconds
+                        if let current = zone {
+                            zone = (
+                                min(current.first, seq), max(current.last, seq), min(current.minimum, ts),
+                                max(current.maximum, ts)
+                            )
+                        } else {
+                            zone = (seq, seq, ts, ts)
+                        }
                     } else {
-                        zone = (seq, seq, ts, ts)
+                        summary.duplicates += 1
+                        duplicates.append(index)
                     }
-                } else {
-                    summary.duplicates += 1
-                    duplicates.append(index)
                 }
             }
             sqlite3_reset(binder.statement)
@@ -258,31 +276,34 @@ public final class SQLiteLedger: Ledger {
     }
 
     /// Inserts one event row (skipped by SQLite when its id is already recorded).
+    ///
+    /// Takes the event by pointer: a value read out of the batch's storage would be copied first,
+    /// a retain and a release of each of its strings per row.
     private static func insert(
-        _ rated: borrowing RatedEvent, dimensionSet: Int64, tags: String?, binder: inout Binder, db: Database
+        _ event: UnsafePointer<RatedEvent>, dimensionSet: Int64, tags: String?, binder: inout Binder, db: Database
     ) throws {
         binder.reset()
-        binder.bind(rated.event.id)
-        binder.bind(rated.event.timestamp.microseconds)
+        binder.bind(event.pointee.event.id)
+        binder.bind(event.pointee.event.timestamp.microseconds)
         binder.bind(dimensionSet)
-        binder.bind(rated.event.attribution.user ?? "")
-        binder.bind(rated.event.attribution.session ?? "")
-        binder.bind(rated.event.region ?? "")
-        binder.bind(optional: rated.resolvedModel)
-        binder.bind(optional: rated.event.latencyMilliseconds)
-        binder.bind(rated.event.requests)
-        binder.bind(optional: rated.event.longContext.map { $0 ? Int64(1) : 0 })
-        let tokens = rated.event.tokens
-        for kind in TokenKind.allCases { binder.bind(tokens[kind]) }
-        binder.bind(rated.event.resources.gpuSeconds)
-        binder.bind(rated.event.resources.storageByteHours)
+        binder.bind(event.pointee.event.attribution.user ?? "")
+        binder.bind(event.pointee.event.attribution.session ?? "")
+        binder.bind(event.pointee.event.region ?? "")
+        binder.bind(optional: event.pointee.resolvedModel)
+        binder.bind(optional: event.pointee.event.latencyMilliseconds)
+        binder.bind(event.pointee.event.requests)
+        binder.bind(optional: event.pointee.event.longContext.map { $0 ? Int64(1) : 0 })
+        let tokens = event.pointee.event.tokens
+        for kind in TokenKind.all { binder.bind(tokens[kind]) }
+        binder.bind(event.pointee.event.resources.gpuSeconds)
+        binder.bind(event.pointee.event.resources.storageByteHours)
         binder.bind(optional: tags)
-        binder.bind(Int64(rated.cost.picodollars))
-        binder.bind(rated.priced ? Int64(1) : 0)
+        binder.bind(Int64(event.pointee.cost.picodollars))
+        binder.bind(event.pointee.priced ? Int64(1) : 0)
         guard sqlite3_step(binder.statement) == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
             sqlite3_reset(binder.statement)
-            throw LedgerStoreError("Cannot record event '\(rated.event.id)': \(message)")
+            throw LedgerStoreError("Cannot record event '\(event.pointee.event.id)': \(message)")
         }
     }
 
@@ -401,15 +422,21 @@ struct Binder {
 
     mutating func bind(_ value: String) {
         index += 1
-        var value = value
-        value.withUTF8 { buffer in
-            if let base = buffer.baseAddress {
-                _ = base.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
-                    sqlite3_bind_text(statement, index, pointer, Int32(buffer.count), sqliteTransient)
-                }
-            } else {
-                sqlite3_bind_text(statement, index, "", 0, nil)
+        // Native strings are contiguous UTF-8: bound without copying the String first.
+        let bound: Void? = value.utf8.withContiguousStorageIfAvailable { bindText($0) }
+        if bound == nil {
+            var value = value
+            value.withUTF8 { bindText($0) }
+        }
+    }
+
+    private func bindText(_ buffer: UnsafeBufferPointer<UInt8>) {
+        if let base = buffer.baseAddress, !buffer.isEmpty {
+            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
+                _ = sqlite3_bind_text(statement, index, pointer, Int32(buffer.count), sqliteTransient)
             }
+        } else {
+            sqlite3_bind_text(statement, index, "", 0, nil)
         }
     }
 

@@ -1,9 +1,13 @@
-#ifndef CSQLITECONFIG_H
-#define CSQLITECONFIG_H
+#ifndef CSQLITE_H
+#define CSQLITE_H
 
 /// Puts SQLite in multi-thread mode without memory statistics, before its first connection
 /// opens. Returns SQLITE_OK (0), or SQLITE_MISUSE when SQLite was already initialised (then
 /// nothing changes). Swift cannot call the variadic sqlite3_config itself.
 int tokenledger_sqlite_configure(void);
+
+/// The version of the SQLite compiled into the program ("3.54.1"): what every connection of the
+/// ledger runs, whatever SQLite the system has.
+const char *tokenledger_sqlite_version(void);
 
 #endif

@@ -1,5 +1,8 @@
-#include "CSQLiteConfig.h"
-#include <sqlite3.h>
+// SQLite's amalgamation compiled as part of this file (it is excluded from the target's own
+// sources), so the functions below see its declarations without a second copy of its header.
+#include "sqlite3.c"
+
+#include "CSQLite.h"
 
 int tokenledger_sqlite_configure(void) {
     // Multi-thread mode: no mutex around every API call on a connection. GRDB only ever uses a
@@ -8,4 +11,8 @@ int tokenledger_sqlite_configure(void) {
     if (result != SQLITE_OK) return result;
     // No allocation statistics: they take a global mutex on every malloc.
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+const char *tokenledger_sqlite_version(void) {
+    return SQLITE_VERSION;
 }
