@@ -1,4 +1,5 @@
 import ArgumentParser
+import LedgerStore
 
 /// The `tokenledger` command.
 @main
@@ -6,7 +7,7 @@ struct TokenLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenledger",
         abstract: "Meter, price, attribute and report every AI dollar.",
-        version: "0.1.0",
+        version: "0.1.0 (SQLite \(SQLiteLedger.sqliteVersion))",
         subcommands: [
             ServeCommand.self, KeysCommand.self, DemoCommand.self, ReportCommand.self, ImportCommand.self,
             PriceCommand.self, PricesCommand.self, ReconcileCommand.self, EffectivePriceCommand.self, SyncCommand.self,

@@ -2,6 +2,22 @@ import Foundation
 import LedgerCore
 import Testing
 
+@Suite struct VersionTests {
+    @Test func versionNamesTheSQLiteItRuns() throws {
+        let runner = try CommandRunner()
+        defer { runner.remove() }
+        let result = try runner.run(["--version"])
+        #expect(result.status == 0)
+        // The copy compiled in (Sources/CSQLite/VERSION), not the system's library.
+        let vendored = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("Sources/CSQLite/VERSION"), encoding: .utf8
+        ).split(separator: " ").first.map(String.init)
+        #expect(vendored != nil)
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0 (SQLite \(vendored ?? "?"))")
+    }
+}
+
 @Suite struct PriceCommandTests {
     @Test func quotesDisjointCountsAsExactJSON() throws {
         let runner = try CommandRunner()
