@@ -45,16 +45,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // SQLite itself (the public-domain amalgamation of the version in Sources/CSQLite/VERSION), compiled into the
-        // program: GRDB's calls resolve to it rather than to the system's older library. Recording
-        // is about a fifth faster than on Debian 12's SQLite 3.40 (docs/BENCHMARKS.md).
+        // SQLite itself (the public-domain amalgamation of the version in Sources/CSQLite/VERSION),
+        // compiled into the program: GRDB's calls resolve to it rather than to the system's older
+        // library. Recording is about a fifth faster than on Debian 12's SQLite 3.40
+        // (docs/BENCHMARKS.md).
         .target(
             name: "CSQLite",
             exclude: ["sqlite3.c", "VERSION"],
             cSettings: [
                 .define("SQLITE_DEFAULT_MEMSTATUS", to: "0"),
                 .define("SQLITE_ENABLE_COLUMN_METADATA"),
-                .define("SQLITE_ENABLE_FTS5"),
                 .define("SQLITE_LIKE_DOESNT_MATCH_BLOBS"),
                 .define("SQLITE_MAX_EXPR_DEPTH", to: "0"),
                 .define("SQLITE_USE_ALLOCA"),

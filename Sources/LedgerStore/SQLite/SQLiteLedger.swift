@@ -100,54 +100,49 @@ public final class SQLiteLedger: Ledger {
         var previousPosition: Int32 = 0
         var pendingHour: (key: RollupKey, accumulator: RollupAccumulator)?
         var pendingActor: (key: ActorRollupKey, accumulator: RollupAccumulator)?
-        // Through a buffer pointer: the array's subscript would copy each event (a retain and a
-        // release of every string in it) before reading a field.
-        try events.withUnsafeBufferPointer { events in
-            for index in events.indices {
-                let cost = events[index].cost.picodollars
-                guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
-                    throw LedgerStoreError(
-                        "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
-                    )
-                }
-                let position: Int32
-                if let previous = previousSet, previous.matches(events[index].event) {
-                    position = previousPosition
-                } else {
-                    let set = DimensionSet(events[index].event)
-                    if let known = positions[set] {
-                        position = known
-                    } else {
-                        position = Int32(sets.count)
-                        positions[set] = position
-                        sets.append(set)
-                    }
-                    previousSet = set
-                }
-                previousPosition = position
-                setOfEvent.append(position)
-                let seconds = events[index].event.timestamp.seconds
-                let hourKey = RollupKey(
-                    bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
-                if pendingHour?.key != hourKey {
-                    if let pending = pendingHour {
-                        hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
-                    }
-                    pendingHour = (hourKey, RollupAccumulator())
-                }
-                pendingHour!.accumulator.add(events[index])
-                let actorKey = ActorRollupKey(
-                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
-                    user: events[index].event.attribution.user ?? "",
-                    session: events[index].event.attribution.session ?? "")
-                if pendingActor?.key != actorKey {
-                    if let pending = pendingActor {
-                        actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
-                    }
-                    pendingActor = (actorKey, RollupAccumulator())
-                }
-                pendingActor!.accumulator.add(events[index])
+        for index in events.indices {
+            let cost = events[index].cost.picodollars
+            guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
+                throw LedgerStoreError(
+                    "Event '\(events[index].event.id)' costs \(events[index].cost), more than one event can hold ($9.2M); split it."
+                )
             }
+            let position: Int32
+            if let previous = previousSet, previous.matches(events[index].event) {
+                position = previousPosition
+            } else {
+                let set = DimensionSet(events[index].event)
+                if let known = positions[set] {
+                    position = known
+                } else {
+                    position = Int32(sets.count)
+                    positions[set] = position
+                    sets.append(set)
+                }
+                previousSet = set
+            }
+            previousPosition = position
+            setOfEvent.append(position)
+            let seconds = events[index].event.timestamp.seconds
+            let hourKey = RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
+            if pendingHour?.key != hourKey {
+                if let pending = pendingHour {
+                    hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                }
+                pendingHour = (hourKey, RollupAccumulator())
+            }
+            pendingHour!.accumulator.add(events[index])
+            let actorKey = ActorRollupKey(
+                bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
+                user: events[index].event.attribution.user ?? "",
+                session: events[index].event.attribution.session ?? "")
+            if pendingActor?.key != actorKey {
+                if let pending = pendingActor {
+                    actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                }
+                pendingActor = (actorKey, RollupAccumulator())
+            }
+            pendingActor!.accumulator.add(events[index])
         }
         if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
         if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
