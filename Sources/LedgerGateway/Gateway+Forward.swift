@@ -8,7 +8,7 @@ import NIOHTTP1
 
 extension Gateway {
     /// Sends an admitted call upstream and relays the answer; records the usage on every path.
-    func forward(_ call: CallContext, body: ByteBuffer) async -> Response {
+    func forward(_ call: CallContext, body: ByteBuffer) async -> ProviderReply {
         let family = call.route.family
         let response: UpstreamResponse
         do {
@@ -22,12 +22,18 @@ extension Gateway {
                 timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
         } catch {
             let (status, message) = upstreamFailure(error, call: call)
-            if call.route.isBilled {
+            if call.route.isBilled && status == 499 {
+                // The caller went away and the call was cancelled: the provider has read the
+                // prompt, and what it wrote before the cancel is unknown.
+                var tokens = TokenCounts.zero
+                tokens.input = call.estimatedPromptTokens
+                _ = await complete(call, tokens: tokens, outcome: .estimated, status: status)
+            } else if call.route.isBilled {
                 _ = await complete(call, tokens: .zero, outcome: .error, status: status)
             } else {
                 await release(call)
             }
-            return errorResponse(
+            return errorReply(
                 family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
         }
         metrics.upstreamLatency(
@@ -39,10 +45,10 @@ extension Gateway {
         }
         let status = Int(response.status.code)
         var headers = relayedHeaders(response.headers)
-        headers[.tokenLedgerRequestID] = call.requestID
+        headers.add(name: ProviderReply.requestIDHeader, value: call.requestID)
         guard call.route.isBilled else {
             await release(call)
-            return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: bytes))
+            return ProviderReply(status: response.status, headers: headers, body: .whole(bytes))
         }
         var tokens = TokenCounts.zero
         var outcome = Outcome.ok
@@ -61,17 +67,17 @@ extension Gateway {
             outcome = .error
         }
         let rated = await complete(call, tokens: tokens, outcome: outcome, status: status)
-        headers[.tokenLedgerCost] = rated.cost.decimalString
-        return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: bytes))
+        headers.add(name: ProviderReply.costHeader, value: rated.cost.decimalString)
+        return ProviderReply(status: response.status, headers: headers, body: .whole(bytes))
     }
 
     /// Relays a server-sent-event stream event by event, reading usage from it.
-    private func stream(_ call: CallContext, response: UpstreamResponse, chunks: UpstreamBodyStream) -> Response {
+    private func stream(_ call: CallContext, response: UpstreamResponse, chunks: UpstreamBodyStream) -> ProviderReply {
         var headers = relayedHeaders(response.headers)
-        headers[.tokenLedgerRequestID] = call.requestID
+        headers.add(name: ProviderReply.requestIDHeader, value: call.requestID)
         let family = call.route.family
         let dropUsage = !call.inspection.callerAskedForUsage && family == .openAI
-        let body = ResponseBody { writer in
+        let body = ProviderReply.Body.stream { writer in
             var tracker = StreamUsageTracker(route: call.route, provider: call.upstream.pricingProvider)
             var scanner = SSEScanner()
             var held: [UInt8] = []
@@ -102,8 +108,10 @@ extension Gateway {
                     }
                 }
             } catch {
-                failure = self.upstreamFailure(error, call: call)
+                // The caller went away (its connection closed and cancelled the call), or the upstream failed.
+                if Task.isCancelled { clientGone = true } else { failure = self.upstreamFailure(error, call: call) }
             }
+            if Task.isCancelled { clientGone = true }
             // Record before the response completes.
             let reported = tracker.reportedTokens()
             var tokens = reported ?? .zero
@@ -124,11 +132,9 @@ extension Gateway {
                 held = Array(family.streamErrorEvent(status: failure.status, message: failure.message).utf8)
             }
             if !held.isEmpty { try await writer.write(ByteBuffer(bytes: held)) }
-            var trailers = HTTPFields()
-            trailers[.tokenLedgerCost] = rated.cost.decimalString
-            try await writer.finish(trailers)
+            try await writer.finish(trailers: [(ProviderReply.costHeader, rated.cost.decimalString)])
         }
-        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: body)
+        return ProviderReply(status: response.status, headers: headers, body: body)
     }
 
     /// Removes the `"usage":null` member OpenAI adds to every chunk when usage was asked for, so a
@@ -208,19 +214,23 @@ extension Gateway {
 
     /// The upstream's response headers worth relaying (content type, provider request ids, rate
     /// limit information); hop-by-hop and length headers are the server's own business.
-    func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
+    func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPHeaders {
+        var relayed = HTTPHeaders()
         for (name, value) in upstream {
-            guard let field = HTTPField.Name(name) else { continue }
-            let lower = field.canonicalName
             let relay =
-                lower == "content-type" || lower == "x-request-id" || lower == "request-id" || lower == "retry-after"
-                || lower.hasPrefix("openai-") || lower.hasPrefix("anthropic-") || lower.hasPrefix("x-ratelimit-")
-                || lower == "cache-control"
-            if relay { fields.append(HTTPField(name: field, value: value)) }
+                name.hasPrefix(lowercasedASCII: "openai-") || name.hasPrefix(lowercasedASCII: "anthropic-")
+                || name.hasPrefix(lowercasedASCII: "x-ratelimit-")
+                || Self.relayedHeaderNames.contains {
+                    $0.utf8.count == name.utf8.count && name.hasPrefix(lowercasedASCII: $0)
+                }
+            if relay { relayed.add(name: name, value: value) }
         }
-        return fields
+        return relayed
     }
+
+    private static let relayedHeaderNames = [
+        "content-type", "x-request-id", "request-id", "retry-after", "cache-control",
+    ]
 }
 
 extension Duration {

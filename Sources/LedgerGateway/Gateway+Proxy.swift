@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import LedgerCore
 import LedgerStore
 import Logging
@@ -16,21 +16,18 @@ struct Refusal: Error {
     var headers: [(String, String)] = []
 }
 
-extension HTTPField.Name {
-    static let tokenLedgerRequestID = HTTPField.Name("X-TokenLedger-Request-Id")!
-    static let tokenLedgerCost = HTTPField.Name("X-TokenLedger-Cost-USD")!
-    static let apiKey = HTTPField.Name("x-api-key")!
-    static let azureAPIKey = HTTPField.Name("api-key")!
-}
-
 extension Gateway {
-    /// Serves one provider API call.
-    public func handle(route: APIRoute, request: Request, deployment: String? = nil) async -> Response {
+    /// Serves one provider API call: the request's head and its body (nil when it was larger than
+    /// `server.max_body_bytes`).
+    func handle(route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, deployment: String? = nil) async
+        -> ProviderReply
+    {
         let requestID = Self.newRequestID()
         metrics.started()
         defer { metrics.finished() }
         do {
-            let call = try await admit(route: route, request: request, requestID: requestID, deployment: deployment)
+            let call = try await admit(
+                route: route, head: head, body: body, requestID: requestID, deployment: deployment)
             return await forward(call.call, body: call.body)
         } catch let refusal as Refusal {
             metrics.refused(reason: refusal.reason, route: route)
@@ -40,12 +37,12 @@ extension Gateway {
                     "request_id": "\(requestID)", "reason": "\(refusal.reason)", "status": "\(refusal.status)",
                     "code": "\(refusal.code)",
                 ])
-            return errorResponse(
+            return errorReply(
                 route.family, status: refusal.status, message: refusal.message, code: refusal.code,
                 requestID: requestID, extraHeaders: refusal.headers)
         } catch {
             logger.error("internal error", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
-            return errorResponse(
+            return errorReply(
                 route.family, status: 500, message: "TokenLedger failed to handle the request: \(error)",
                 code: "internal_error", requestID: requestID)
         }
@@ -72,32 +69,45 @@ extension Gateway {
         }
     }
 
+    /// An error in the provider family's format, with the request id.
+    func errorReply(
+        _ family: APIFamily, status: Int, message: String, code: String?, requestID: String,
+        extraHeaders: [(String, String)] = []
+    ) -> ProviderReply {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: ProviderReply.requestIDHeader, value: requestID)
+        for (name, value) in extraHeaders { headers.replaceOrAdd(name: name, value: value) }
+        let body = family.errorBody(status: status, message: message, code: code)
+        return ProviderReply(
+            status: HTTPResponseStatus(statusCode: status), headers: headers, body: .whole(ByteBuffer(string: body)))
+    }
+
+    /// ``errorReply(_:status:message:code:requestID:extraHeaders:)`` for a route the router serves.
     func errorResponse(
         _ family: APIFamily, status: Int, message: String, code: String?, requestID: String,
         extraHeaders: [(String, String)] = []
     ) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.tokenLedgerRequestID] = requestID
-        for (name, value) in extraHeaders {
-            if let field = HTTPField.Name(name) { headers[field] = value }
+        let reply = errorReply(
+            family, status: status, message: message, code: code, requestID: requestID, extraHeaders: extraHeaders)
+        var fields = HTTPFields()
+        for (name, value) in reply.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
-        let body = family.errorBody(status: status, message: message, code: code)
-        return Response(
-            status: HTTPResponse.Status(code: status), headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        guard case .whole(let body) = reply.body else { preconditionFailure("error replies are whole") }
+        return Response(status: .init(code: status), headers: fields, body: ResponseBody(byteBuffer: body))
     }
 
     // MARK: - Admission
 
     /// Authenticates, reads the body, applies policy, attribution, rate limits and budgets.
-    private func admit(route: APIRoute, request: Request, requestID: String, deployment: String?) async throws
-        -> (call: CallContext, body: ByteBuffer)
-    {
+    private func admit(
+        route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, requestID: String, deployment: String?
+    ) async throws -> (call: CallContext, body: ByteBuffer) {
         let startedInstant = ContinuousClock.now
         let started = Timestamp.current
         // The key.
-        guard let secret = Self.secret(from: request.headers) else {
+        guard let secret = Self.secret(from: head.headers) else {
             throw Refusal(
                 status: 401,
                 message:
@@ -123,10 +133,7 @@ extension Gateway {
                 code: "wrong_key_purpose", reason: "auth")
         }
         // The body.
-        var buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
-        } catch {
+        guard var buffer = body else {
             throw Refusal(
                 status: 413,
                 message:
@@ -165,7 +172,7 @@ extension Gateway {
                 code: "model_not_found", reason: "unknown_model")
         }
         // Attribution.
-        let (attribution, tags) = try attribute(key: key, headers: request.headers, endUser: inspection.endUser)
+        let (attribution, tags) = try attribute(key: key, headers: head.headers, endUser: inspection.endUser)
         // Rate limits.
         var limits: [(subject: String, rpm: Int?, tpm: Int?)] = []
         if key.policy.rpm != nil || key.policy.tpm != nil {
@@ -241,14 +248,14 @@ extension Gateway {
             }
             buffer = ByteBuffer(string: JSONValue.object(body).serialized())
         }
-        var rateSubjects = ["key \(key.id)"]
-        if let team = attribution.team { rateSubjects.append("team \(team)") }
+        // Tokens are counted where a token limit applies.
+        let rateSubjects = limits.compactMap { $0.tpm == nil ? nil : $0.subject }
         let call = CallContext(
             requestID: requestID, route: route, started: started, startedInstant: startedInstant, key: key,
             upstream: upstream, model: model, attribution: attribution, tags: callTags, budgets: budgets,
             reserved: reserved, inspection: inspection, promptBytes: bytes.count, rateSubjects: rateSubjects,
             forwardedHeaders: Self.forwardedHeaders.compactMap { name in
-                request.headers[name].map { (name.canonicalName, $0) }
+                head.headers.first(name: name).map { (name, $0) }
             })
         return (call, buffer)
     }
@@ -270,35 +277,32 @@ extension Gateway {
     }
 
     /// The caller's secret: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure).
-    static func secret(from headers: HTTPFields) -> String? {
-        if let value = headers[.authorization] {
-            // "Bearer " in any case (setting the ASCII case bit lowers letters and keeps the space).
-            if value.utf8.count > 7, zip(value.utf8, "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
+    static func secret(from headers: some HeaderLookup) -> String? {
+        if let value = headers.value(of: "authorization") {
+            // "Bearer " in any case.
+            if value.utf8.count > 7, value.hasPrefix(lowercasedASCII: "bearer ") {
                 var token = value.dropFirst(7).drop { $0 == " " }
                 while token.last == " " { token = token.dropLast() }
                 return String(token)
             }
         }
-        return headers[.apiKey] ?? headers[.azureAPIKey]
+        return headers.value(of: "x-api-key") ?? headers.value(of: "api-key")
     }
 
     /// `X-TokenLedger-User`, `X-TokenLedger-Cost-Centre`, … one per attribution dimension.
-    static let attributionHeaders: [(AttributionDimension, HTTPField.Name)] = AttributionDimension.all.map {
-        dimension in
+    static let attributionHeaders: [(AttributionDimension, String)] = AttributionDimension.all.map { dimension in
         let name = dimension.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
             .joined(separator: "-")
-        return (dimension, HTTPField.Name("X-TokenLedger-" + name)!)
+        return (dimension, "X-TokenLedger-" + name)
     }
 
-    static let tagsHeader = HTTPField.Name("X-TokenLedger-Tags")!
+    static let tagsHeader = "X-TokenLedger-Tags"
 
     /// The caller's protocol headers passed upstream.
-    static let forwardedHeaders = ["anthropic-version", "anthropic-beta", "openai-beta"].compactMap {
-        HTTPField.Name($0)
-    }
+    static let forwardedHeaders = ["anthropic-version", "anthropic-beta", "openai-beta"]
 
     /// The call's attribution: the key's owner, refined by headers the key's policy allows.
-    private func attribute(key: VirtualKey, headers: HTTPFields, endUser: String?) throws -> (
+    private func attribute(key: VirtualKey, headers: HTTPHeaders, endUser: String?) throws -> (
         Attribution, [String: String]
     ) {
         var attribution = key.owner
@@ -326,11 +330,11 @@ extension Gateway {
             attribution[dimension] = value
         }
         // Most calls carry no attribution headers: one pass over the headers says so.
-        let hasHeaders = headers.contains { $0.name.canonicalName.hasPrefix("x-tokenledger-") }
+        let hasHeaders = headers.contains { $0.name.hasPrefix(lowercasedASCII: "x-tokenledger-") }
         if hasHeaders {
-            for (dimension, field) in Self.attributionHeaders {
-                if let value = headers[field], !value.isEmpty {
-                    try set(dimension, value, source: "header \(field.canonicalName)")
+            for (dimension, name) in Self.attributionHeaders {
+                if let value = headers.first(name: name), !value.isEmpty {
+                    try set(dimension, value, source: "header \(name.lowercased())")
                 }
             }
         }
@@ -339,7 +343,7 @@ extension Gateway {
                 try set(.user, endUser, source: "the body's user field")
             }
         }
-        if hasHeaders, let text = headers[Self.tagsHeader], !text.isEmpty {
+        if hasHeaders, let text = headers.first(name: Self.tagsHeader), !text.isEmpty {
             guard allowed.contains("tags") else {
                 throw Refusal(
                     status: 403,

@@ -1,28 +1,19 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import HummingbirdCore
 import LedgerCore
 import LedgerStore
 public import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The HTTP server: provider APIs, the admin API, `/health` and `/metrics`.
 public enum GatewayApplication {
-    /// The routes.
+    /// The routes. The provider API routes are not among them: ``ProviderChannelHandler`` serves
+    /// those before a request reaches the router.
     public static func router(gateway: Gateway) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        for route in APIRoute.allCases {
-            router.post(RouterPath(route.rawValue)) { request, _ in await gateway.handle(route: route, request: request)
-            }
-        }
-        // Azure OpenAI clients (the AzureOpenAI SDK) address deployments: the same metered path.
-        for (suffix, route) in [
-            ("chat/completions", APIRoute.chatCompletions), ("completions", .completions), ("embeddings", .embeddings),
-        ] {
-            router.post(RouterPath("/openai/deployments/:deployment/\(suffix)")) { request, context in
-                await gateway.handle(route: route, request: request, deployment: context.parameters.get("deployment"))
-            }
-        }
         router.get("/v1/models") { request, _ in await gateway.listModels(request: request) }
         router.get("/health") { _, _ in await gateway.health() }
         router.get("/metrics") { _, _ in await gateway.metricsResponse() }
@@ -52,9 +43,32 @@ public enum GatewayApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: router(gateway: gateway),
+            server: HTTPServerBuilder { responder in
+                ProviderHTTP1Channel(inner: HTTP1Channel(responder: responder), gateway: gateway)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "TokenLedger"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+}
+
+/// Hummingbird's HTTP/1.1 connection with ``ProviderChannelHandler`` after NIO's request decoder.
+struct ProviderHTTP1Channel: ServerChildChannel {
+    let inner: HTTP1Channel
+    let gateway: Gateway
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        let gateway = self.gateway
+        return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(ProviderChannelHandler(gateway: gateway), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }
 

@@ -95,7 +95,9 @@ final class UpstreamClient: Sendable {
                         let hostname = target.isIPAddress ? nil : target.host
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
-                    try pipeline.addHTTPClientHandlers()
+                    // Header values are the gateway's own or came through NIO's parser: no
+                    // second validation on the way out.
+                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(
                         UpstreamConnectionHandler(
                             target: target, pool: pool, maximumResponseBytes: maximumResponseBytes))

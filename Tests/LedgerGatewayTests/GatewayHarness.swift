@@ -99,15 +99,15 @@ final class GatewayHarness: Sendable {
 
     /// Creates a key and returns its secret.
     func key(
-        team: String = "search", user: String? = nil, budget: String? = nil, rpm: Int? = nil, models: [String]? = nil,
-        purpose: KeyPurpose = .gateway
+        team: String = "search", user: String? = nil, budget: String? = nil, rpm: Int? = nil, tpm: Int? = nil,
+        models: [String]? = nil, purpose: KeyPurpose = .gateway
     )
         async throws -> (id: String, secret: String)
     {
         let issued = try await KeyIssuer.issue(
             KeyRequest(
                 owner: Attribution(organisation: "acme", team: team, user: user),
-                policy: KeyPolicy(models: models, rpm: rpm, purpose: purpose), budget: budget),
+                policy: KeyPolicy(models: models, rpm: rpm, tpm: tpm, purpose: purpose), budget: budget),
             governance: gateway.governance, now: .current)
         try await gateway.prepare()
         return (issued.key.id, issued.secret)

@@ -217,6 +217,25 @@ import Testing
         }
     }
 
+    @Test func tokenLimitsOfKeysAndTeamsCountTheTokensUsed() async throws {
+        // Each fake answer uses 59 tokens: with 100 a minute, the third call is refused.
+        try await GatewayHarness.run(configure: { $0.limits.teams["payments"] = .init(tpm: 100) }) { harness in
+            for (key, subject) in [
+                (try await harness.key(tpm: 100), "key "), (try await harness.key(team: "payments"), "team payments"),
+            ] {
+                var statuses: [Int] = []
+                var message = ""
+                for _ in 0..<3 {
+                    let reply = try await harness.post("/v1/chat/completions", key: key.secret, body: Self.chat)
+                    statuses.append(reply.status)
+                    if reply.status == 429 { message = reply.json?["error"]?["message"]?.stringValue ?? "" }
+                }
+                #expect(statuses == [200, 200, 429])
+                #expect(message.contains("\(subject)") && message.contains("100 tokens per minute"), "\(message)")
+            }
+        }
+    }
+
     @Test func aKeyCannotRecordSpendAsAnotherTeam() async throws {
         try await GatewayHarness.run { harness in
             let key = try await harness.key(team: "search", user: "bob")
@@ -309,6 +328,59 @@ import Testing
             #expect(recorded.event.tokens.output > 0)
             try await Task.sleep(for: .milliseconds(400))
             #expect(harness.fakeStats().streamsCancelled >= 1, "the upstream call is cancelled")
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderWhoeverServesThem() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key()
+            let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"#
+            // A metered call, a route the router serves, and a metered call that asks to close,
+            // sent in one write: each waits for the answer before it.
+            let started = ContinuousClock.now
+            let received = try RawClient.pipeline(
+                port: harness.port,
+                [
+                    RawClient.chatRequest(key: key.secret, body: body),
+                    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    RawClient.chatRequest(key: key.secret, body: body, extraHeaders: "Connection: close\r\n"),
+                ])
+            #expect(ContinuousClock.now - started < .seconds(5), "the connection is closed after the third answer")
+            let answers = received.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.lowercased() }
+            try #require(answers.count == 3, "three answers in \(received)")
+            #expect(answers[0].hasPrefix("200") && answers[0].contains("x-tokenledger-cost-usd:"))
+            #expect(answers[1].hasPrefix("200") && answers[1].contains("spool_pending"))
+            #expect(answers[2].hasPrefix("200") && answers[2].contains("x-tokenledger-cost-usd:"))
+            #expect(answers[2].contains("connection: close"))
+            #expect(!answers[0].contains("connection: close"))
+            #expect(harness.fakeStats().requests == 2)
+        }
+    }
+
+    @Test func aCallerThatHangsUpCancelsTheCallAndItIsRecorded() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key()
+            // The fake answers after 3 s and the gateway's upstream timeout is 1 s: a 504 would
+            // be recorded after 1 s if the call were not cancelled when the caller hangs up.
+            try await RawClient.sendThenHangUp(
+                port: harness.port,
+                RawClient.chatRequest(
+                    key: key.secret,
+                    body: #"{"model":"gpt-4o-mini","fake":"slow","messages":[{"role":"user","content":"Hello there"}]}"#
+                ),
+                after: 0.2)
+            var metrics = ""
+            for _ in 0..<40 where !metrics.contains(#"status="499""#) {
+                try await Task.sleep(for: .milliseconds(50))
+                metrics = try await harness.get("/metrics", key: nil).body
+            }
+            #expect(metrics.contains(#"outcome="estimated",status="499"} 1"#), "\(metrics)")
+            #expect(!metrics.contains(#"status="504""#))
+            let started = try #require(
+                metrics.split(separator: "\n").first {
+                    $0.hasPrefix("tokenledger_requests_total{") && $0.contains("499")
+                })
+            #expect(started.contains(#"model="gpt-4o-mini""#))
         }
     }
 }

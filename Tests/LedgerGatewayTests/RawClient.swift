@@ -9,34 +9,77 @@ enum RawClient {
     /// Sends a streaming request, reads until the first streamed delta, then closes the socket.
     /// Returns the gateway's request id.
     static func streamThenDisconnect(port: Int, key: String, body: String) async throws -> String {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "socket failed") }
+        let descriptor = try connected(port: port)
         defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw Failure(description: "connect failed") }
-        let request =
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
-            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        let bytes = Array(request.utf8)
-        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-        var received = ""
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !received.contains("piece 1") {
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { throw Failure(description: "the stream ended before a delta: \(received)") }
-            received += String(decoding: buffer[0..<count], as: UTF8.self)
+        try transmit(chatRequest(key: key, body: body), on: descriptor)
+        let received = try receive(on: descriptor) { $0.contains("piece 1") }
+        guard received.contains("piece 1") else {
+            throw Failure(description: "the stream ended before a delta: \(received)")
         }
         for line in received.split(separator: "\r\n") where line.lowercased().hasPrefix("x-tokenledger-request-id:") {
             return String(line.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
         }
         throw Failure(description: "no request id in \(received)")
+    }
+
+    /// Sends `requests` in one write (pipelined) and reads until the server closes the connection.
+    static func pipeline(port: Int, _ requests: [String]) throws -> String {
+        let descriptor = try connected(port: port)
+        defer { close(descriptor) }
+        try transmit(requests.joined(), on: descriptor)
+        return try receive(on: descriptor) { _ in false }
+    }
+
+    /// Sends a request, waits `seconds`, and hangs up without reading the answer.
+    static func sendThenHangUp(port: Int, _ request: String, after seconds: Double) async throws {
+        let descriptor = try connected(port: port)
+        defer { close(descriptor) }
+        try transmit(request, on: descriptor)
+        try await Task.sleep(for: .seconds(seconds))
+    }
+
+    /// A `POST /v1/chat/completions` with `key` and a JSON body.
+    static func chatRequest(key: String, body: String, extraHeaders: String = "") -> String {
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extraHeaders)\r\n\(body)"
+    }
+
+    private static func connected(port: Int) throws -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            close(descriptor)
+            throw Failure(description: "connect failed")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return descriptor
+    }
+
+    private static func transmit(_ text: String, on descriptor: Int32) throws {
+        let bytes = Array(text.utf8)
+        let sent = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        guard sent == bytes.count else { throw Failure(description: "send failed") }
+    }
+
+    /// Reads until `done` says so, the server closes the connection, or 10 s pass without data.
+    private static func receive(on descriptor: Int32, until done: (String) -> Bool) throws -> String {
+        var received = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !done(received) {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            received += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        return received
     }
 }
