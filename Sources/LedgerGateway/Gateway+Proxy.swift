@@ -6,6 +6,25 @@ import LedgerStore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
+
+/// The random part of request ids: SplitMix64 over a counter that starts at a random value, so
+/// ids differ within the process and between processes without a `getrandom` call per request.
+private enum RequestIDBits {
+    private static let seed: UInt64 = {
+        var generator = SystemRandomNumberGenerator()
+        return generator.next()
+    }()
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> UInt64 {
+        let count = counter.add(1, ordering: .relaxed).newValue
+        var mixed = seed &+ count &* 0x9E37_79B9_7F4A_7C15
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
 
 /// A refusal before the upstream is called: status, message, machine-readable code, metric reason.
 struct Refusal: Error {
@@ -52,9 +71,8 @@ extension Gateway {
         // 24 hex digits: the time in milliseconds (48 bits), then 48 random bits. Ids made later
         // sort later, so the ledger's id index grows at its end instead of rewriting pages all
         // over it on every flush.
-        var generator = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, Timestamp.current.microseconds / 1000))
-        let random = generator.next() as UInt64
+        let random = RequestIDBits.next()
         return String(unsafeUninitializedCapacity: 28) { text in
             func hex(_ value: UInt64, at offset: Int) {
                 for digit in 0..<12 {

@@ -124,9 +124,16 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Goes on with the parts that waited, as far as they can.
     private func resume(context: ChannelHandlerContext) {
         var processed = false
-        while let part = held.first, process(part, context: context) {
-            held.removeFirst()
-            if case .body(let chunk) = part { heldBytes -= chunk.readableBytes }
+        // Taken off the queue before it is processed: a call answered at once resumes the queue
+        // from inside `process`.
+        while let part = held.popFirst() {
+            let bytes = if case .body(let chunk) = part { chunk.readableBytes } else { 0 }
+            heldBytes -= bytes
+            guard process(part, context: context) else {
+                held.prepend(part)
+                heldBytes += bytes
+                break
+            }
             processed = true
         }
         // The router's side takes what was handed on at the end of a read.
@@ -171,9 +178,10 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         let keepAlive = incoming.head.isKeepAlive
         callsStarted += 1
         let number = callsStarted
-        // Created on the event loop, the task runs there: Swift concurrency's jobs go to the
-        // loop they are enqueued from (`NIOSingletons` installs the loops as the global executor).
-        call = Task {
+        // Created on the event loop, the task runs there: Swift concurrency's jobs go to the loop
+        // they are enqueued from (`NIOSingletons` installs the loops as the global executor).
+        // (`Task.immediate`, which would run it inside this read, served fewer calls a second.)
+        let operation: @Sendable () async -> Void = {
             let reply = await gateway.handle(
                 route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment)
             switch reply.body {
@@ -198,6 +206,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 }
             }
         }
+        call = Task(operation: operation)
     }
 
     private func sendHead(_ reply: ProviderReply, keepAlive: Bool, streamed: Bool, context: ChannelHandlerContext) {

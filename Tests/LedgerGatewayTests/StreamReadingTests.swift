@@ -114,3 +114,18 @@ import Testing
         #expect([UInt8]().firstIndex(of: Array("a".utf8)) == nil)
     }
 }
+
+@Suite struct RequestIDTests {
+    @Test func idsAreDistinctAndSortByTime() async throws {
+        let ids = (0..<100_000).map { _ in Gateway.newRequestID() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.hasPrefix("req_") && $0.count == 28 && $0.dropFirst(4).allSatisfy(\.isHexDigit) })
+        // The first 12 hex digits are the time in milliseconds: ids made later sort later.
+        try await Task.sleep(for: .milliseconds(5))
+        let later = Gateway.newRequestID()
+        #expect(ids.allSatisfy { $0 < later })
+        // The random part is spread over its 48 bits, not a visible counter.
+        let tails = Set(ids.map { $0.suffix(12).prefix(4) })
+        #expect(tails.count > 10_000)
+    }
+}
