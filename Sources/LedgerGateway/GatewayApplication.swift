@@ -60,6 +60,9 @@ struct ProviderHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         let gateway = self.gateway
         return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            // A streamed answer is many small writes: each goes out at once, not when the
+            // caller acknowledges the one before (Nagle's algorithm with delayed ACKs).
+            try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(ProviderChannelHandler(gateway: gateway), position: .after(decoder))
