@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -218,6 +219,36 @@ try:
     missing = [i for i in completed if i not in ids]
     check(not missing, f"every completed request is in the ledger ({len(completed)} completed, {len(missing)} missing)")
     check(duplicates == 0, "and each exactly once")
+
+    print("SIGTERM with a stream in flight: the call runs to its end, then the server stops")
+    time.sleep(0.3)  # the restart's replay and flushes are done
+    connection = sqlite3.connect(db)
+    before = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    connection.close()
+    streamed = {}
+
+    def drip():
+        try:
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True,
+                extra_body={"fake": "drip"})
+            streamed["text"] = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        except Exception as error:
+            streamed["error"] = repr(error)
+
+    thread = threading.Thread(target=drip)
+    thread.start()
+    time.sleep(0.4)  # the fake streams ten pieces 150 ms apart
+    gateway.send_signal(signal.SIGTERM)
+    thread.join(15)
+    exit_code = gateway.wait(15)
+    check("piece 9" in streamed.get("text", ""), f"the stream ran to its end: {streamed}")
+    check(exit_code == 0, f"the server then stopped cleanly (exit status {exit_code})")
+    connection = sqlite3.connect(db)
+    after = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    output = connection.execute("SELECT output FROM events ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    connection.close()
+    check(after == before + 1 and output > 0, f"and its usage is in the ledger ({after - before} new, {output} output tokens)")
 finally:
     gateway.terminate()
     gateway.wait()
