@@ -112,6 +112,12 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 guard routerAnswersOwed == 0 else { return false }
                 state = .reading(
                     Incoming(route: route, deployment: deployment, head: head, body: ByteBuffer()))
+                // A client that waits for leave to send its body (curl does for large ones) gets it
+                // at once instead of after its own timeout.
+                if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
+                    let proceed = HTTPResponseHead(version: head.version, status: .continue)
+                    context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
+                }
             } else {
                 routerReading = true
                 routerAnswersOwed += 1

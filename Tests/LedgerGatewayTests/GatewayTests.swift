@@ -357,6 +357,20 @@ import Testing
         }
     }
 
+    @Test func aClientThatExpectsContinueIsToldToSendItsBody() async throws {
+        try await GatewayHarness.run { harness in
+            let key = try await harness.key()
+            let started = ContinuousClock.now
+            let (interim, final) = try RawClient.expectContinue(
+                port: harness.port, key: key.secret,
+                body: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"#)
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
+            #expect(final.hasPrefix("HTTP/1.1 200 OK"), "\(final)")
+            #expect(final.lowercased().contains("x-tokenledger-cost-usd:"))
+            #expect(ContinuousClock.now - started < .seconds(2), "no wait for a timeout")
+        }
+    }
+
     @Test func aCallerThatHangsUpCancelsTheCallAndItIsRecorded() async throws {
         try await GatewayHarness.run { harness in
             let key = try await harness.key()

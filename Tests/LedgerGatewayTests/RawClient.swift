@@ -30,6 +30,19 @@ enum RawClient {
         return try receive(on: descriptor) { _ in false }
     }
 
+    /// Sends a request's head with `Expect: 100-continue`, waits for the interim answer, then sends
+    /// the body. Returns the interim answer and the final one.
+    static func expectContinue(port: Int, key: String, body: String) throws -> (interim: String, final: String) {
+        let descriptor = try connected(port: port)
+        defer { close(descriptor) }
+        let request = chatRequest(key: key, body: body, extraHeaders: "Expect: 100-continue\r\n")
+        try transmit(String(request.dropLast(body.count)), on: descriptor)
+        let interim = try receive(on: descriptor) { $0.contains("\r\n\r\n") }
+        try transmit(body, on: descriptor)
+        let final = try receive(on: descriptor) { $0.contains("\"usage\"") }
+        return (interim, final)
+    }
+
     /// Sends a request, waits `seconds`, and hangs up without reading the answer.
     static func sendThenHangUp(port: Int, _ request: String, after seconds: Double) async throws {
         let descriptor = try connected(port: port)
