@@ -112,9 +112,13 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 guard routerAnswersOwed == 0 else { return false }
                 state = .reading(
                     Incoming(route: route, deployment: deployment, head: head, body: ByteBuffer()))
-                // A client that waits for leave to send its body (curl does for large ones) gets it
-                // at once instead of after its own timeout.
-                if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
+                // A client that waits for permission to send its body (curl does for large ones)
+                // gets it at once instead of after its own timeout; one whose body is too large
+                // does not, and is answered 413 once the body is read.
+                let declared = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+                if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue",
+                    declared <= maximumBodyBytes
+                {
                     let proceed = HTTPResponseHead(version: head.version, status: .continue)
                     context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
                 }
@@ -170,7 +174,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data) {
+        if case .end = unwrapOutboundIn(data), routerAnswersOwed > 0 {
             routerAnswersOwed -= 1
             if routerAnswersOwed == 0 { resume(context: context) }
         }

@@ -369,6 +369,18 @@ import Testing
             #expect(final.lowercased().contains("x-tokenledger-cost-usd:"))
             #expect(ContinuousClock.now - started < .seconds(2), "no wait for a timeout")
         }
+        // A body larger than the gateway takes is not asked for; it is refused once read.
+        try await GatewayHarness.run(configure: { $0.server.maxBodyBytes = 200 }) { harness in
+            let key = try await harness.key()
+            let (interim, final) = try RawClient.expectContinue(
+                port: harness.port, key: key.secret,
+                body:
+                    #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\#(String(repeating: "x", count: 300))"}]}"#,
+                interimWait: 1)
+            #expect(interim.isEmpty, "\(interim)")
+            #expect(final.hasPrefix("HTTP/1.1 413"), "\(final)")
+            #expect(final.contains("max_body_bytes"))
+        }
     }
 
     @Test func aCallerThatHangsUpCancelsTheCallAndItIsRecorded() async throws {

@@ -32,14 +32,19 @@ enum RawClient {
 
     /// Sends a request's head with `Expect: 100-continue`, waits for the interim answer, then sends
     /// the body. Returns the interim answer and the final one.
-    static func expectContinue(port: Int, key: String, body: String) throws -> (interim: String, final: String) {
+    /// The interim answer is empty when none came within `interimWait` seconds.
+    static func expectContinue(port: Int, key: String, body: String, interimWait: Int32 = 5) throws -> (
+        interim: String, final: String
+    ) {
         let descriptor = try connected(port: port)
         defer { close(descriptor) }
         let request = chatRequest(key: key, body: body, extraHeaders: "Expect: 100-continue\r\n")
-        try transmit(String(request.dropLast(body.count)), on: descriptor)
-        let interim = try receive(on: descriptor) { $0.contains("\r\n\r\n") }
+        try transmit(String(request.dropLast(body.utf8.count)), on: descriptor)
+        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let interim =
+            poll(&ready, 1, interimWait * 1000) > 0 ? try receive(on: descriptor) { $0.contains("\r\n\r\n") } : ""
         try transmit(body, on: descriptor)
-        let final = try receive(on: descriptor) { $0.contains("\"usage\"") }
+        let final = try receive(on: descriptor) { $0.contains("\r\n\r\n{") && $0.hasSuffix("}") }
         return (interim, final)
     }
 
