@@ -108,8 +108,9 @@ extension Gateway {
                     }
                 }
             } catch {
-                // The caller went away (its connection closed and cancelled the call), or the upstream failed.
-                if Task.isCancelled { clientGone = true } else { failure = self.upstreamFailure(error, call: call) }
+                // Unless the caller went away (its connection closed and cancelled the call, below),
+                // the upstream failed.
+                if !Task.isCancelled { failure = self.upstreamFailure(error, call: call) }
             }
             if Task.isCancelled { clientGone = true }
             // Record before the response completes.

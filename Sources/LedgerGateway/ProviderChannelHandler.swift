@@ -115,9 +115,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 // A client that waits for permission to send its body (curl does for large ones)
                 // gets it at once instead of after its own timeout; one whose body is too large
                 // does not, and is answered 413 once the body is read.
-                let declared = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
                 if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue",
-                    declared <= maximumBodyBytes
+                    (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) <= maximumBodyBytes
                 {
                     let proceed = HTTPResponseHead(version: head.version, status: .continue)
                     context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
@@ -201,9 +200,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 }
             case .stream(let produce):
                 let writer = ChannelReplyWriter(connection: connection, keepAlive: keepAlive)
-                await connection.submit { handler, context in
+                // Queued on the loop ahead of the writes that follow, when not run at once.
+                connection.run { handler, context in
                     handler.sendHead(reply, keepAlive: keepAlive, streamed: true, context: context)
-                    return context.eventLoop.makeSucceededVoidFuture()
                 }
                 do {
                     try await produce(writer)
@@ -234,10 +233,11 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func sendWhole(_ reply: ProviderReply, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         sendHead(reply, keepAlive: keepAlive, streamed: false, context: context)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        ended(trailers: nil, keepAlive: keepAlive, context: context).whenComplete { _ in }
+        ended(trailers: nil, keepAlive: keepAlive, context: context)
     }
 
     /// Writes the end of the answer; the connection then serves what waited, or closes.
+    @discardableResult
     fileprivate func ended(trailers: HTTPHeaders?, keepAlive: Bool, context: ChannelHandlerContext)
         -> EventLoopFuture<Void>
     {
@@ -298,12 +298,6 @@ private struct LoopBoundConnection: Sendable {
     /// Runs `body` on the loop and waits for the future it returns.
     func submit(
         _ body: @escaping @Sendable (ProviderChannelHandler, ChannelHandlerContext) -> EventLoopFuture<Void>
-    ) async {
-        try? await submitThrowing(body)
-    }
-
-    func submitThrowing(
-        _ body: @escaping @Sendable (ProviderChannelHandler, ChannelHandlerContext) -> EventLoopFuture<Void>
     ) async throws {
         let loop = bound.eventLoop
         let future: EventLoopFuture<Void>
@@ -323,14 +317,14 @@ private struct ChannelReplyWriter: ReplyBodyWriter {
     let keepAlive: Bool
 
     func write(_ buffer: ByteBuffer) async throws {
-        try await connection.submitThrowing { handler, context in
+        try await connection.submit { handler, context in
             context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))))
         }
     }
 
     func finish(trailers: [(String, String)]) async throws {
         let keepAlive = self.keepAlive
-        try await connection.submitThrowing { handler, context in
+        try await connection.submit { handler, context in
             handler.ended(trailers: HTTPHeaders(trailers), keepAlive: keepAlive, context: context)
         }
     }
