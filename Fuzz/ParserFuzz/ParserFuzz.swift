@@ -9,6 +9,10 @@ import LedgerIngest
 /// Built with `-sanitize=fuzzer` (scripts/fuzz/run.sh) this is a libFuzzer target; built normally
 /// it replays a corpus (files or directories given as arguments), so findings stay as tests.
 enum ParserFuzz {
+    /// The columns of the CSV records tried: every field of the format.
+    static let csvColumns = EventRowDecoder.knownFields
+    static let csvPositions = Array(csvColumns.indices)
+
     static func exercise(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let selector = bytes.first else { return }
         let body = UnsafeBufferPointer(rebasing: bytes[1...])
@@ -22,6 +26,13 @@ enum ParserFuzz {
             } else {
                 precondition(streamed == nil, "a JSON row one parser refuses was decoded by the other")
             }
+            // The importers' fast path decodes a row as the general way does, or leaves it to it.
+            if let plain = PlainRowDecoder().decode(jsonLine: body) {
+                let general = try? EventRowDecoder().decode(RowFields.parse(jsonLine: body)) {
+                    RowIdentity.id(for: body)
+                }
+                precondition(plain == general, "the fast path and the general way decode a JSON row differently")
+            }
         case 1:
             if let spans = try? OTLPTraces.decodeProtobuf(body) {
                 for span in spans { _ = try? GenAISpanMapper().event(from: span) }
@@ -34,8 +45,18 @@ enum ParserFuzz {
             let text = String(decoding: body, as: UTF8.self)
             for line in text.split(separator: "\n") { _ = try? PrometheusText.sample(line) }
         case 4:
-            _ = CSVRecordSplitter.fields(body)
             _ = CSVRecordSplitter.hasOpenQuote(body, startingOpen: false)
+            let split = CSVRecordSplitter.fields(body)
+            if let plain = PlainRowDecoder().decode(csvRecord: body, positions: csvPositions) {
+                // The fast path takes only records of the header's width; decode it by column name.
+                guard case .success(let values) = split, values.count == csvColumns.count else {
+                    preconditionFailure("the fast path took a CSV record the splitter reads otherwise")
+                }
+                var fields: [String: FieldValue] = [:]
+                for (name, value) in zip(csvColumns, values) where !value.isEmpty { fields[name] = .string(value) }
+                let general = try? EventRowDecoder().decode(fields) { RowIdentity.id(for: body) }
+                precondition(plain == general, "the fast path and the general way decode a CSV record differently")
+            }
         case 5:
             let text = String(decoding: body, as: UTF8.self)
             _ = Timestamp(parsing: text)

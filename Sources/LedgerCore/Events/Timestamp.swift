@@ -156,14 +156,17 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// Parses RFC 3339 (`2026-03-02T14:00:00Z`, `…T14:00:00.123+01:00`, a space instead of `T`)
     /// or a bare date (`2026-03-02`, midnight UTC). Returns `nil` for anything else.
     public init?(parsing text: some StringProtocol) {
-        func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
-            var parser = TimestampParser(bytes: bytes)
-            return parser.parse()
-        }
         guard
-            let value = text.utf8.withContiguousStorageIfAvailable(parse)
-                ?? Array(text.utf8).withUnsafeBufferPointer(parse)
+            let parsed = text.utf8.withContiguousStorageIfAvailable(Timestamp.init(utf8:))
+                ?? Array(text.utf8).withUnsafeBufferPointer(Timestamp.init(utf8:))
         else { return nil }
+        self = parsed
+    }
+
+    /// Parses the UTF-8 bytes of the text ``init(parsing:)`` accepts.
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        var parser = TimestampParser(bytes: bytes)
+        guard let value = parser.parse() else { return nil }
         self.microseconds = value
     }
 }

@@ -73,55 +73,47 @@ public struct EventFileImporter: Sendable {
         onProgress: (Progress) -> Void = { _ in }
     ) async throws -> Summary {
         var batcher = EventBatcher(batchSize: batchSize)
+        let plain = PlainRowDecoder(defaultSource: decoder.defaultSource)
         switch format {
         case .jsonl:
             var reader = try LineReader(path: path)
-            while let outcome = try reader.nextLine({ line, number -> Result<UsageEvent, IngestError>? in
-                if line.allSatisfy({ $0 == 32 || $0 == 9 }) { return nil }
-                return decodeJSONLine(line, lineNumber: number)
-            }) {
-                guard let row = outcome else { continue }
-                if try await batcher.take(row, onBatch: onBatch, onReject: onReject) {
-                    onProgress(
-                        Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: batcher.summary.rows))
-                }
-            }
+            try await batcher.read(
+                { batcher in
+                    try reader.nextLine { line, number in
+                        if let event = plain.decode(jsonLine: line) { return batcher.add(event) }
+                        if line.allSatisfy({ $0 == 32 || $0 == 9 }) { return }
+                        batcher.add(decodeJSONLine(line, lineNumber: number), onReject: onReject)
+                    } != nil
+                }, onBatch: onBatch,
+                afterBatch: {
+                    onProgress(Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: $0.rows))
+                })
             let summary = try await batcher.finish(bytesRead: reader.bytesRead, onBatch: onBatch)
             onProgress(Progress(bytesRead: reader.bytesRead, fileSize: reader.fileSize, rows: summary.rows))
             return summary
         case .csv:
             let table = try CSVTableReader(path: path)
-            let slots = try csvHeader(table.header, line: table.headerLine)
-            while let record = try table.next() {
-                let row: Result<UsageEvent, IngestError>
-                switch record {
-                case .malformed(let error): row = .failure(error)
-                case .fields(let line, let values, let raw):
-                    guard values.count == slots.count else {
-                        row = .failure(
-                            IngestError(
-                                file: path, line: line, field: nil,
-                                reason: "has \(values.count) fields but the header has \(slots.count)"))
-                        break
-                    }
-                    var fields = RowFields()
-                    for (slot, value) in zip(slots, values) where !value.isEmpty {
-                        fields.values[slot] = .string(value)
-                    }
-                    row = raw.withUnsafeBufferPointer { decodeFields(fields, lineNumber: line, raw: $0) }
-                }
-                if try await batcher.take(row, onBatch: onBatch, onReject: onReject) {
-                    onProgress(
-                        Progress(bytesRead: table.bytesRead, fileSize: table.fileSize, rows: batcher.summary.rows))
-                }
-            }
+            let positions = try csvHeader(table.header, line: table.headerLine)
+            try await batcher.read(
+                { batcher in
+                    try table.nextRecord(
+                        { record, line in
+                            if let event = plain.decode(csvRecord: record, positions: positions) {
+                                return batcher.add(event)
+                            }
+                            batcher.add(
+                                decodeCSVRecord(record, lineNumber: line, positions: positions), onReject: onReject)
+                        }, unclosed: { batcher.add(.failure($0), onReject: onReject) }) != nil
+                }, onBatch: onBatch,
+                afterBatch: {
+                    onProgress(Progress(bytesRead: table.bytesRead, fileSize: table.fileSize, rows: $0.rows))
+                })
             let summary = try await batcher.finish(bytesRead: table.bytesRead, onBatch: onBatch)
             onProgress(Progress(bytesRead: table.bytesRead, fileSize: table.fileSize, rows: summary.rows))
             return summary
         }
     }
 
-    /// The header's field names (lower case), or why it cannot be read.
     /// Each header column's field position, or why the header cannot be read.
     private func csvHeader(_ columns: [String], line: Int) throws(IngestError) -> [Int] {
         var positions: [Int] = []
@@ -138,6 +130,31 @@ public struct EventFileImporter: Sendable {
             throw IngestError(file: path, line: line, field: nil, reason: "the header names a column twice")
         }
         return positions
+    }
+
+    /// Decodes a CSV record the general way: split into fields, then by name.
+    func decodeCSVRecord(_ record: UnsafeBufferPointer<UInt8>, lineNumber: Int, positions: [Int]) -> Result<
+        UsageEvent, IngestError
+    > {
+        let values: [String]
+        switch CSVRecordSplitter.fields(record) {
+        case .success(let fields): values = fields
+        case .failure(let error):
+            return .failure(
+                IngestError(file: path, line: lineNumber, field: nil, reason: "\(error.reason) (field \(error.column))")
+            )
+        }
+        guard values.count == positions.count else {
+            return .failure(
+                IngestError(
+                    file: path, line: lineNumber, field: nil,
+                    reason: "has \(values.count) fields but the header has \(positions.count)"))
+        }
+        var fields = RowFields()
+        for (position, value) in zip(positions, values) where !value.isEmpty {
+            fields.values[position] = .string(value)
+        }
+        return decodeFields(fields, lineNumber: lineNumber, raw: record)
     }
 
     func decodeJSONLine(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<UsageEvent, IngestError> {
@@ -165,8 +182,9 @@ public struct EventFileImporter: Sendable {
 
 /// Ids for rows that carry none: a hash of the row's bytes, so the same row imported twice
 /// counts once. Rows that are byte-for-byte identical are therefore the same event.
-enum RowIdentity {
-    static func id(for bytes: UnsafeBufferPointer<UInt8>) -> String {
+public enum RowIdentity {
+    /// The id of the row whose bytes (as written, without the line end) are `bytes`.
+    public static func id(for bytes: UnsafeBufferPointer<UInt8>) -> String {
         let first = FNV1a.hash(bytes)
         var second: UInt64 = 0x8422_2325_CBF2_9CE4
         for byte in bytes {

@@ -47,8 +47,18 @@ public final class CSVTableReader {
 
     /// The next record, or nil at the end of the file.
     public func next() throws -> Record? {
+        try nextRecord({ bytes, line in split(bytes, line) }, unclosed: { .malformed($0) })
+    }
+
+    /// Calls `body` with the next record's bytes, as written (the lines of a quoted field that
+    /// spans several joined by `\n`), and its first line's number; returns what it returns, or nil
+    /// at the end of the file. A quoted field still open at the end of the file goes to
+    /// `unclosed` instead.
+    public func nextRecord<Result>(
+        _ body: (UnsafeBufferPointer<UInt8>, Int) -> Result, unclosed: (IngestError) -> Result
+    ) throws -> Result? {
         while true {
-            let outcome: Record?? = try reader.nextLine { line, number -> Record? in
+            let outcome: Result?? = try reader.nextLine { line, number -> Result? in
                 var line = line
                 if number == 1, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
                     line = UnsafeBufferPointer(rebasing: line[3...])
@@ -56,7 +66,7 @@ public final class CSVTableReader {
                 if !open {
                     if line.isEmpty { return nil }
                     if !CSVRecordSplitter.hasOpenQuote(line, startingOpen: false) {
-                        return split(line, number)
+                        return body(line, number)
                     }
                     open = true
                     recordStartLine = number
@@ -69,13 +79,13 @@ public final class CSVTableReader {
                 guard !open else { return nil }
                 let bytes = pending
                 pending = []
-                return bytes.withUnsafeBufferPointer { split($0, recordStartLine) }
+                return bytes.withUnsafeBufferPointer { body($0, recordStartLine) }
             }
             switch outcome {
             case nil:
                 guard open else { return nil }
                 open = false
-                return .malformed(
+                return unclosed(
                     IngestError(
                         file: path, line: recordStartLine, field: nil,
                         reason: "a quoted field is never closed before the end of the file"))
