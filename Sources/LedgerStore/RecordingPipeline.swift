@@ -21,16 +21,22 @@ public struct RecordingPipeline: Sendable {
 
     public let ledger: SQLiteLedger
     var rater: Rater
+    /// Batches prepared and waiting for the writer or being written, at most.
+    public var depth: Int
 
     /// Creates a pipeline into a ledger, pricing with a catalog.
-    public init(ledger: SQLiteLedger, catalog: PriceCatalog) {
+    ///
+    /// - Parameter depth: how many prepared batches may wait for the writer: more smooths out a
+    ///   slow transaction (one that checkpoints the write-ahead log) at the cost of memory.
+    public init(ledger: SQLiteLedger, catalog: PriceCatalog, depth: Int = 2) {
         self.ledger = ledger
         self.rater = Rater(catalog: catalog)
+        self.depth = max(1, depth)
     }
 
     /// Runs `produce`, which calls `submit` with each batch of events; returns when every batch
     /// is recorded. An error from a write or from `produce` ends the run (earlier batches stay
-    /// recorded; each batch is one transaction).
+    /// recorded; each batch is one transaction; no batch after a failed one is written).
     ///
     /// - Parameter progress: called after each batch is written, with the running totals.
     public mutating func run(
@@ -40,28 +46,29 @@ public struct RecordingPipeline: Sendable {
         var summary = Summary()
         var rater = self.rater
         let ledger = self.ledger
-        try await withThrowingTaskGroup(of: RecordSummary.self) { group in
-            var inFlight = false
+        let depth = self.depth
+        // Each write waits for the one before it, so batches are written in order.
+        var writes: [Task<RecordSummary, any Error>] = []
+        func finishOldest() async throws {
+            summary.recorded += try await writes.removeFirst().value
+            progress(summary)
+        }
+        do {
             try await produce { events in
-                var rated: [RatedEvent] = []
-                rated.reserveCapacity(events.count)
-                for event in events {
-                    let result = rater.rate(event)
-                    if !result.priced { summary.unpriced += 1 }
-                    rated.append(result)
-                }
-                let prepared = try ledger.prepare(rated)
-                if inFlight, let written = try await group.next() {
-                    summary.recorded += written
-                    progress(summary)
-                }
-                group.addTask { try await ledger.record(prepared) }
-                inFlight = true
+                let prepared = try ledger.prepare(rater.rate(events, unpriced: &summary.unpriced))
+                if writes.count >= depth { try await finishOldest() }
+                let previous = writes.last
+                writes.append(
+                    Task {
+                        _ = try await previous?.value
+                        return try await ledger.record(prepared)
+                    })
             }
-            while let written = try await group.next() {
-                summary.recorded += written
-                progress(summary)
-            }
+            while !writes.isEmpty { try await finishOldest() }
+        } catch {
+            // Let the writes under way end (those after a failed one do not write) before reporting.
+            for write in writes { _ = try? await write.value }
+            throw error
         }
         self.rater = rater
         return summary

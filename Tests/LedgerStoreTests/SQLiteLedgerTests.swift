@@ -257,3 +257,51 @@ struct TemporaryLedger {
         #expect(throws: LedgerStoreError.self) { try SQLiteLedger(path: "/nonexistent-directory/ledger.sqlite") }
     }
 }
+
+@Suite struct WriteAheadLogTests {
+    @Test func theLogIsCheckpointedAwayFromTheWriterAndStartsAgainFromItsBeginning() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tokenledger-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("ledger.sqlite").path
+        // 32 pages of 16 KiB between checkpoints; each batch below writes a few dozen.
+        let ledger = try SQLiteLedger(path: path, checkpointPages: 32)
+        var rater = Rater(catalog: SQLiteLedgerTests.catalog)
+        let batches = (0..<60).map { batch in
+            (0..<1_000).map { index in
+                rater.rate(
+                    UsageEvent(
+                        id: "e-\(batch)-\(index)",
+                        timestamp: Timestamp(seconds: 1_790_000_000 + Int64(batch * 1_000 + index)),
+                        provider: "openai", model: "gpt-4o", tokens: TokenCounts(input: 100, output: 10),
+                        attribution: Attribution(
+                            team: "t\(index % 7)", user: "u\(index % 50)", session: "s-\(batch)-\(index / 10)")))
+            }
+        }
+        // All at once, so the writer goes from one transaction to the next without a pause: the log
+        // only starts again if the writer itself finishes each checkpoint.
+        let watching = Task {
+            var largest: Int64 = 0
+            while !Task.isCancelled {
+                let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int64) ?? 0
+                largest = max(largest, size)
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            return largest
+        }
+        let recorded = try await withThrowingTaskGroup(of: Int.self) { group in
+            for events in batches { group.addTask { try await ledger.record(events).inserted } }
+            return try await group.reduce(0, +)
+        }
+        watching.cancel()
+        let largestLog = await watching.value
+        #expect(recorded == 60_000)
+        #expect(ledger.checkpoints >= 2, "the checkpointer never ran")
+        // The run writes about 60 MB of log: without restarts the log keeps every page of it. With
+        // them it holds the threshold plus the few transactions committed while a checkpoint ran.
+        #expect(largestLog < 12 << 20, "the write-ahead log grew to \(largestLog) bytes")
+        let statistics = try await ledger.statistics()
+        #expect(statistics.events == 60_000)
+    }
+}

@@ -85,6 +85,25 @@ public struct Rater: Sendable {
             resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
     }
 
+    /// Rates every event of a batch, copying each once, straight into the result.
+    ///
+    /// - Parameter unpriced: increased by the number of events without a complete price.
+    public mutating func rate(_ events: borrowing [UsageEvent], unpriced: inout Int) -> [RatedEvent] {
+        events.withUnsafeBufferPointer { source in
+            [RatedEvent](unsafeUninitializedCapacity: source.count) { rated, count in
+                for index in source.indices {
+                    let result = cost(of: source[index])
+                    if !result.priced { unpriced += 1 }
+                    (rated.baseAddress! + index).initialize(
+                        to: RatedEvent(
+                            event: source[index], cost: result.cost, priced: result.priced,
+                            resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil))
+                    count = index + 1
+                }
+            }
+        }
+    }
+
     /// The full breakdown of an event's cost.
     ///
     /// - Throws: ``PricingError`` when the model is unknown or has no price at the event's time.

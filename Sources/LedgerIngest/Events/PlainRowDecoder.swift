@@ -14,6 +14,9 @@ public struct PlainRowDecoder: Sendable {
     /// The `source` given to rows that name none.
     public var defaultSource: String
 
+    /// An event with nothing set, copied for each row (cheaper than building one).
+    private let blank = UsageEvent(id: "", timestamp: Timestamp(microseconds: 0), provider: "", model: "")
+
     /// Creates a decoder.
     public init(defaultSource: String = "import") {
         self.defaultSource = defaultSource
@@ -22,7 +25,7 @@ public struct PlainRowDecoder: Sendable {
     /// The event of one JSON Lines row, or nil when the row is not plain.
     public func decode(jsonLine line: UnsafeBufferPointer<UInt8>) -> UsageEvent? {
         var scanner = PlainJSONScanner(bytes: line)
-        var row = PlainRow()
+        var row = PlainRow(event: blank)
         guard
             scanner.members({ key, scanner in
                 guard let position = EventRowDecoder.fieldTable.position(of: key), row.first(position) else {
@@ -51,7 +54,7 @@ public struct PlainRowDecoder: Sendable {
     /// The event of one CSV record (one line, no quotes) whose columns hold the fields at
     /// `positions` (see ``EventRowDecoder/knownFields``), or nil when the record is not plain.
     public func decode(csvRecord record: UnsafeBufferPointer<UInt8>, positions: [Int]) -> UsageEvent? {
-        var row = PlainRow()
+        var row = PlainRow(event: blank)
         var column = 0
         var start = 0
         for index in 0...record.count {
@@ -77,7 +80,7 @@ private struct PlainRow {
     typealias Field = EventRowDecoder.Field
     typealias Bytes = UnsafeBufferPointer<UInt8>
 
-    var event = UsageEvent(id: "", timestamp: Timestamp(microseconds: 0), provider: "", model: "")
+    var event: UsageEvent
     /// Field positions seen, one bit each.
     var seen: UInt64 = 0
     var hasID = false
@@ -85,6 +88,10 @@ private struct PlainRow {
     var hasSource = false
     var hasTokensObject = false
     var hasFlatTokens = false
+
+    init(event: UsageEvent) {
+        self.event = event
+    }
 
     /// Marks a field as seen; false when it was already.
     mutating func first(_ position: Int) -> Bool {
@@ -208,9 +215,8 @@ private struct PlainRow {
     }
 
     /// The finished event, or nil when a field the general decoder requires is missing.
-    func event(raw: Bytes, defaultSource: String) -> UsageEvent? {
+    consuming func event(raw: Bytes, defaultSource: String) -> UsageEvent? {
         guard hasTimestamp, !event.provider.isEmpty, !event.model.isEmpty else { return nil }
-        var event = event
         if !hasID { event.id = RowIdentity.id(for: raw) }
         if !hasSource { event.source = defaultSource }
         return event
