@@ -4,6 +4,10 @@
 
 #include "CSQLite.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 int tokenledger_sqlite_configure(void) {
     // Multi-thread mode: no mutex around every API call on a connection. GRDB only ever uses a
     // connection from one thread at a time (its only supported mode), so nothing is lost.
@@ -15,4 +19,12 @@ int tokenledger_sqlite_configure(void) {
 
 const char *tokenledger_sqlite_version(void) {
     return SQLITE_VERSION;
+}
+
+int tokenledger_few_malloc_arenas(void) {
+#if defined(__GLIBC__)
+    return mallopt(M_ARENA_MAX, 2);
+#else
+    return 0;
+#endif
 }

@@ -1,3 +1,4 @@
+import CSQLite
 public import LedgerCore
 
 /// Rates and records a stream of event batches, overlapping the CPU work of one batch (rating,
@@ -32,6 +33,14 @@ public struct RecordingPipeline: Sendable {
         self.ledger = ledger
         self.rater = Rater(catalog: catalog)
         self.depth = max(1, depth)
+    }
+
+    /// Makes the process's C allocator keep at most two arenas. A bulk load allocates its batches
+    /// on one thread and frees them on others; with an arena per thread, glibc keeps each one's
+    /// high-water mark. For commands that load in bulk, before any other thread starts (a later
+    /// cap leaves the arenas already made); not for the server.
+    public static func useFewMallocArenas() {
+        _ = tokenledger_few_malloc_arenas()
     }
 
     /// Runs `produce`, which calls `submit` with each batch of events; returns when every batch

@@ -45,7 +45,7 @@ struct ImportCommand: AsyncParsableCommand {
     var storageModel: String = "vector-store"
     @Option(help: "The source recorded for rows that name none.") var source: String = "import"
     @Option(name: .customLong("show-errors"), help: "How many bad rows to list.") var showErrors: Int = 20
-    @Option(name: .customLong("batch-size"), help: "Events per transaction.") var batchSize: Int = 10_000
+    @Option(name: .customLong("batch-size"), help: "Events per transaction.") var batchSize: Int = 20_000
 
     enum FormatArgument: String, ExpressibleByArgument, CaseIterable {
         case jsonl, csv

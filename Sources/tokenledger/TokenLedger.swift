@@ -15,4 +15,21 @@ struct TokenLedger: AsyncParsableCommand {
             PoolsCommand.self, ExplainCommand.self, OutcomesCommand.self, ValueCommand.self,
         ]
     )
+
+    static func main() async {
+        // Before any thread allocates: a later cap leaves the arenas already made.
+        if CommandLine.arguments.dropFirst().first == ImportCommand.configuration.commandName {
+            RecordingPipeline.useFewMallocArenas()
+        }
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

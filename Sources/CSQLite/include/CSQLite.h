@@ -10,4 +10,8 @@ int tokenledger_sqlite_configure(void);
 /// ledger runs, whatever SQLite the system has.
 const char *tokenledger_sqlite_version(void);
 
+/// Caps glibc's malloc at two arenas (elsewhere nothing happens), for bulk loads whose memory is
+/// allocated on one thread and freed on another. Returns whether it took effect.
+int tokenledger_few_malloc_arenas(void);
+
 #endif
