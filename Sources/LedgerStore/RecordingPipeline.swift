@@ -2,8 +2,8 @@ import CSQLite
 public import LedgerCore
 
 /// Rates and records a stream of event batches, overlapping the CPU work of one batch (rating,
-/// grouping, rollup pre-aggregation) with the database write of the previous one. Batches are
-/// written in order, one at a time.
+/// grouping, rollup pre-aggregation) with the database writes of earlier ones (up to `depth`
+/// prepared batches wait). Batches are written in order, one at a time.
 ///
 /// ```swift
 /// var pipeline = RecordingPipeline(ledger: ledger, catalog: catalog)

@@ -81,8 +81,12 @@ public struct Rater: Sendable {
     public mutating func rate(_ event: consuming UsageEvent) -> RatedEvent {
         let result = cost(of: event)
         return RatedEvent(
-            event: event, cost: result.cost, priced: result.priced,
-            resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
+            event: event, cost: result.cost, priced: result.priced, resolvedModel: modelName(result.model))
+    }
+
+    /// The catalog name of the model at `position` (see ``cost(of:)``), nil for none.
+    private func modelName(_ position: Int) -> String? {
+        position >= 0 ? catalog.models[position].model : nil
     }
 
     /// Rates every event of a batch, copying each once, straight into the result.
@@ -97,7 +101,7 @@ public struct Rater: Sendable {
                     (rated.baseAddress! + index).initialize(
                         to: RatedEvent(
                             event: source[index], cost: result.cost, priced: result.priced,
-                            resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil))
+                            resolvedModel: modelName(result.model)))
                     count = index + 1
                 }
             }

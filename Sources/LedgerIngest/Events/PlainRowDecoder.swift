@@ -86,8 +86,13 @@ private struct PlainRow {
     var hasID = false
     var hasTimestamp = false
     var hasSource = false
-    var hasTokensObject = false
-    var hasFlatTokens = false
+
+    /// The bit of the `tokens` object, and those of the flat token fields, in `seen`.
+    static let tokensObject: UInt64 = 1 << UInt64(Field.tokens)
+    static let flatTokens: UInt64 = (1 << UInt64(Field.firstDimension)) - (1 << UInt64(Field.firstToken))
+    /// Built once: the synthesized `allCases` builds a new array at every use.
+    static let tiers = ServiceTier.allCases
+    static let outcomes = Outcome.allCases
 
     init(event: UsageEvent) {
         self.event = event
@@ -131,10 +136,10 @@ private struct PlainRow {
         case Field.model: event.model = String(decoding: bytes, as: UTF8.self)
         case Field.region: event.region = String(decoding: bytes, as: UTF8.self)
         case Field.serviceTier:
-            guard let tier = PlainRow.match(bytes, ServiceTier.allCases) else { return false }
+            guard let tier = PlainRow.match(bytes, PlainRow.tiers) else { return false }
             event.serviceTier = tier
         case Field.outcome:
-            guard let outcome = PlainRow.match(bytes, Outcome.allCases) else { return false }
+            guard let outcome = PlainRow.match(bytes, PlainRow.outcomes) else { return false }
             event.outcome = outcome
         case Field.tags: return tags(text: bytes)
         case Field.tokens: return false
@@ -156,9 +161,9 @@ private struct PlainRow {
         case Field.gpuSeconds: event.resources.gpuSeconds = value
         case Field.storageByteHours: event.resources.storageByteHours = value
         case Field.firstToken..<Field.firstDimension:
-            guard !hasTokensObject else { return false }
+            // Not with a `tokens` object: the general way says which to keep.
+            guard seen & PlainRow.tokensObject == 0 else { return false }
             event.tokens[TokenKind.all[position - Field.firstToken]] = value
-            hasFlatTokens = true
         default: return false
         }
         return true
@@ -166,8 +171,7 @@ private struct PlainRow {
 
     /// Reads a `tokens` object of whole numbers.
     mutating func tokens(_ scanner: inout PlainJSONScanner) -> Bool {
-        guard !hasFlatTokens else { return false }
-        hasTokensObject = true
+        guard seen & PlainRow.flatTokens == 0 else { return false }
         var kinds: UInt32 = 0
         var counts = TokenCounts.zero
         guard

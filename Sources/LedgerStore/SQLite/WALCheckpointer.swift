@@ -9,10 +9,10 @@ import Synchronization
 /// writer then copies the whole log into the database file and waits for two `fsync`s while events
 /// queue up behind it. Here the writer's commit hook asks for a passive checkpoint (it takes no
 /// lock a writer or reader needs), which runs on the checkpointer's queue. Once that has copied
-/// the log, the next commit copies the little committed meanwhile itself:
-/// the log can only start again from its beginning (rather than grow) when a transaction begins
-/// with all of it copied, and a writer that never pauses would otherwise never see that.
-/// Durability is unchanged: a commit is in the log either way.
+/// the log, the next commit copies what was committed meanwhile itself: the log only starts again
+/// from its beginning (rather than grow) when a transaction begins with all of it copied, which a
+/// writer that never pauses would otherwise never see. Durability is unchanged: a commit is in the
+/// log either way.
 final class WALCheckpointer: Sendable {
     /// Log frames (pages) after which a checkpoint is asked for.
     let threshold: Int32
