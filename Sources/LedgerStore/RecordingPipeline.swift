@@ -64,7 +64,8 @@ public struct RecordingPipeline: Sendable {
         }
         do {
             try await produce { events in
-                let prepared = try ledger.prepare(rater.rate(events, unpriced: &summary.unpriced))
+                let prepared = try ledger.prepare(
+                    events, ratings: rater.ratings(of: events, unpriced: &summary.unpriced))
                 if writes.count >= depth { try await finishOldest() }
                 let previous = writes.last
                 writes.append(

@@ -92,6 +92,12 @@ struct TemporaryLedger {
         let report = try await temporary.ledger.report(
             ReportQuery(from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!))
         #expect(report.totals.requests == 3)
+        // The duplicates are taken back out of the rollups whole: tokens, latency and cost too.
+        #expect(report.totals.tokens == TokenCounts(input: 3_000, output: 300))
+        #expect(report.totals.latencyMillisecondsSum == 300 && report.totals.latencyCount == 3)
+        #expect(
+            report.totals.cost == events.map(\.cost).reduce(.zero, +)
+                + rated([event("c", "2026-10-02T11:00:00Z", team: "y")])[0].cost)
         let statistics = try await temporary.ledger.statistics()
         #expect(statistics.events == 3)
         #expect(statistics.cost == report.totals.cost)

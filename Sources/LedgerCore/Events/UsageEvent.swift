@@ -100,4 +100,30 @@ public struct RatedEvent: Sendable, Hashable {
         self.priced = priced
         self.resolvedModel = resolvedModel
     }
+
+    /// An event with its rating.
+    public init(event: UsageEvent, rating: Rating) {
+        self.init(event: event, cost: rating.cost, priced: rating.priced, resolvedModel: rating.resolvedModel)
+    }
+
+    /// The rating alone.
+    public var rating: Rating { Rating(cost: cost, priced: priced, resolvedModel: resolvedModel) }
+}
+
+/// What rating found for an event: its cost, whether complete, and the catalog model. Bulk loads
+/// keep ratings beside their events rather than copying each event into a ``RatedEvent``.
+public struct Rating: Sendable, Hashable {
+    /// The cost (a lower bound when `priced` is false).
+    public var cost: Cost
+    /// Whether every billed quantity had a price.
+    public var priced: Bool
+    /// The catalog model the name resolved to, if any.
+    public var resolvedModel: String?
+
+    /// Creates a rating.
+    public init(cost: Cost, priced: Bool, resolvedModel: String?) {
+        self.cost = cost
+        self.priced = priced
+        self.resolvedModel = resolvedModel
+    }
 }

@@ -11,6 +11,8 @@ public struct Rater: Sendable {
     private let plan: RatingPlan
     private var names: [NameKey: Int32] = [:]
     private var resolutions: [ResolutionResult] = []
+    /// The names of the last lookup and where they resolved.
+    private var lastName: (key: NameKey, index: Int)?
 
     private struct NameKey: Hashable, Sendable {
         var provider: String
@@ -29,6 +31,14 @@ public struct Rater: Sendable {
     }
 
     private mutating func resolutionIndex(provider: String, model: String) -> Int {
+        // Consecutive events mostly name the same model: compare before hashing.
+        if let last = lastName, last.key.model == model, last.key.provider == provider { return last.index }
+        let index = lookUpResolution(provider: provider, model: model)
+        lastName = (NameKey(provider: provider, model: model), index)
+        return index
+    }
+
+    private mutating func lookUpResolution(provider: String, model: String) -> Int {
         let key = NameKey(provider: provider, model: model)
         if let known = names[key] { return Int(known) }
         let result: ResolutionResult
@@ -89,19 +99,17 @@ public struct Rater: Sendable {
         position >= 0 ? catalog.models[position].model : nil
     }
 
-    /// Rates every event of a batch, copying each once, straight into the result.
+    /// Rates every event of a batch, in order, leaving the events where they are.
     ///
     /// - Parameter unpriced: increased by the number of events without a complete price.
-    public mutating func rate(_ events: borrowing [UsageEvent], unpriced: inout Int) -> [RatedEvent] {
+    public mutating func ratings(of events: borrowing [UsageEvent], unpriced: inout Int) -> [Rating] {
         events.withUnsafeBufferPointer { source in
-            [RatedEvent](unsafeUninitializedCapacity: source.count) { rated, count in
+            [Rating](unsafeUninitializedCapacity: source.count) { ratings, count in
                 for index in source.indices {
                     let result = cost(of: source[index])
                     if !result.priced { unpriced += 1 }
-                    (rated.baseAddress! + index).initialize(
-                        to: RatedEvent(
-                            event: source[index], cost: result.cost, priced: result.priced,
-                            resolvedModel: modelName(result.model)))
+                    (ratings.baseAddress! + index).initialize(
+                        to: Rating(cost: result.cost, priced: result.priced, resolvedModel: modelName(result.model)))
                     count = index + 1
                 }
             }

@@ -9,20 +9,21 @@ struct DimensionSet: Hashable, Sendable {
         costCentre,
         environment: String
 
-    init(_ event: borrowing UsageEvent) {
-        provider = event.provider
-        model = event.model
-        source = event.source
-        serviceTier = event.serviceTier.rawValue
-        outcome = event.outcome.rawValue
-        organisation = event.attribution.organisation ?? ""
-        team = event.attribution.team ?? ""
-        project = event.attribution.project ?? ""
-        application = event.attribution.application ?? ""
-        feature = event.attribution.feature ?? ""
-        customer = event.attribution.customer ?? ""
-        costCentre = event.attribution.costCentre ?? ""
-        environment = event.attribution.environment ?? ""
+    /// The set of the event at `event` (by pointer: read out of a batch, it would be copied).
+    init(_ event: UnsafePointer<UsageEvent>) {
+        provider = event.pointee.provider
+        model = event.pointee.model
+        source = event.pointee.source
+        serviceTier = event.pointee.serviceTier.rawValue
+        outcome = event.pointee.outcome.rawValue
+        organisation = event.pointee.attribution.organisation ?? ""
+        team = event.pointee.attribution.team ?? ""
+        project = event.pointee.attribution.project ?? ""
+        application = event.pointee.attribution.application ?? ""
+        feature = event.pointee.attribution.feature ?? ""
+        customer = event.pointee.attribution.customer ?? ""
+        costCentre = event.pointee.attribution.costCentre ?? ""
+        environment = event.pointee.attribution.environment ?? ""
     }
 
     func hash(into hasher: inout Hasher) {
@@ -33,15 +34,19 @@ struct DimensionSet: Hashable, Sendable {
         hasher.combine(outcome)
     }
 
-    /// Whether `event` has exactly these dimensions (cheaper than building its set to compare).
-    func matches(_ event: borrowing UsageEvent) -> Bool {
-        let attribution = event.attribution
-        return model == event.model && team == (attribution.team ?? "") && feature == (attribution.feature ?? "")
-            && customer == (attribution.customer ?? "") && outcome == event.outcome.rawValue
-            && provider == event.provider && source == event.source && serviceTier == event.serviceTier.rawValue
-            && organisation == (attribution.organisation ?? "") && project == (attribution.project ?? "")
-            && application == (attribution.application ?? "") && costCentre == (attribution.costCentre ?? "")
-            && environment == (attribution.environment ?? "")
+    /// Whether the event at `event` has exactly these dimensions (cheaper than building its set
+    /// to compare).
+    func matches(_ event: UnsafePointer<UsageEvent>) -> Bool {
+        model == event.pointee.model && team == (event.pointee.attribution.team ?? "")
+            && feature == (event.pointee.attribution.feature ?? "")
+            && customer == (event.pointee.attribution.customer ?? "")
+            && outcome == event.pointee.outcome.rawValue && provider == event.pointee.provider
+            && source == event.pointee.source && serviceTier == event.pointee.serviceTier.rawValue
+            && organisation == (event.pointee.attribution.organisation ?? "")
+            && project == (event.pointee.attribution.project ?? "")
+            && application == (event.pointee.attribution.application ?? "")
+            && costCentre == (event.pointee.attribution.costCentre ?? "")
+            && environment == (event.pointee.attribution.environment ?? "")
     }
 
     /// A set from its values in `SQLiteSchema.mainDimensions` order.
@@ -76,8 +81,37 @@ struct ActorRollupKey: Hashable, Sendable {
     var session: String
 }
 
+/// Sums figures into rollup rows by key. Runs of the same key (consecutive events of one
+/// session) are summed before the dictionary is touched, so most events cost no hashing.
+struct RollupGatherer<Key: Hashable> {
+    var rows: [Key: RollupAccumulator] = [:]
+    private var pending: (key: Key, figures: RollupAccumulator)?
+
+    mutating func add(_ figures: RollupAccumulator, at key: Key) {
+        if let run = pending, run.key == key {
+            pending!.figures.add(figures)
+        } else {
+            flush()
+            pending = (key, figures)
+        }
+    }
+
+    /// The rows, with the last run added.
+    mutating func finish() -> [Key: RollupAccumulator] {
+        flush()
+        return rows
+    }
+
+    private mutating func flush() {
+        if let run = pending { rows[run.key, default: RollupAccumulator()].add(run.figures) }
+        pending = nil
+    }
+}
+
 /// The figures summed into one rollup row.
 struct RollupAccumulator: Sendable {
+    init() {}
+
     var requests: Int64 = 0
     var unpriced: Int64 = 0
     var failed: Int64 = 0
@@ -100,31 +134,33 @@ struct RollupAccumulator: Sendable {
             && wastedPicodollars == 0 && latencySum == 0 && latencyCount == 0
     }
 
-    /// Adds an event (`sign` 1), or takes one back out (`sign` -1, for a duplicate found at write time).
-    mutating func add(_ rated: borrowing RatedEvent, sign: Int64 = 1) {
-        let count = sign * rated.event.requests
-        requests += count
-        if !rated.priced { unpriced += sign }
-        switch rated.event.outcome {
-        case .error: failed += count
-        case .retried: retried += count
-        case .cancelled: cancelled += count
-        case .estimated: estimated += count
+    /// One event's figures (`sign` 1), or their opposite (`sign` -1, to take back out an event
+    /// found already recorded at write time).
+    ///
+    /// Takes the event by pointer: read out of a batch's storage, it would be copied first (a
+    /// retain and a release of each of its strings).
+    init(_ event: UnsafePointer<UsageEvent>, _ rating: UnsafePointer<Rating>, sign: Int64 = 1) {
+        let count = sign * event.pointee.requests
+        requests = count
+        if !rating.pointee.priced { unpriced = sign }
+        switch event.pointee.outcome {
+        case .error: failed = count
+        case .retried: retried = count
+        case .cancelled: cancelled = count
+        case .estimated: estimated = count
         case .ok: break
         }
-        let tokens = rated.event.tokens
-        if sign == 1 {
-            self.tokens += tokens
-        } else {
-            for kind in TokenKind.all { self.tokens[kind] -= tokens[kind] }
+        tokens = event.pointee.tokens
+        if sign != 1 {
+            for kind in TokenKind.all { tokens[kind] = -tokens[kind] }
         }
-        gpuSeconds += sign * rated.event.resources.gpuSeconds
-        storageByteHours += sign * rated.event.resources.storageByteHours
-        costPicodollars += Int128(sign) * rated.cost.picodollars
-        if rated.event.outcome.isWaste { wastedPicodollars += Int128(sign) * rated.cost.picodollars }
-        if let latency = rated.event.latencyMilliseconds {
-            latencySum += sign * latency
-            latencyCount += sign
+        gpuSeconds = sign * event.pointee.resources.gpuSeconds
+        storageByteHours = sign * event.pointee.resources.storageByteHours
+        costPicodollars = Int128(sign) * rating.pointee.cost.picodollars
+        if event.pointee.outcome.isWaste { wastedPicodollars = costPicodollars }
+        if let latency = event.pointee.latencyMilliseconds {
+            latencySum = sign * latency
+            latencyCount = sign
         }
     }
 
@@ -150,8 +186,13 @@ struct RollupAccumulator: Sendable {
     func bind(to binder: inout Binder) {
         let costMicro = costPicodollars / 1_000_000
         let wastedMicro = wastedPicodollars / 1_000_000
-        for value in [requests, unpriced, failed, retried, cancelled, estimated] { binder.bind(value) }
-        for kind in TokenKind.all { binder.bind(tokens[kind]) }
+        binder.bind(requests)
+        binder.bind(unpriced)
+        binder.bind(failed)
+        binder.bind(retried)
+        binder.bind(cancelled)
+        binder.bind(estimated)
+        binder.bind(tokens)
         binder.bind(gpuSeconds)
         binder.bind(storageByteHours)
         binder.bind(Int64(costMicro))

@@ -104,75 +104,85 @@ public final class SQLiteLedger: Ledger {
     /// the previous batch. Pass the result to ``record(_:)-(PreparedBatch)``.
     ///
     /// - Throws: ``LedgerStoreError`` for an event the ledger cannot hold.
-    public nonisolated func prepare(_ events: [RatedEvent]) throws -> PreparedBatch {
+    public nonisolated func prepare(_ rated: [RatedEvent]) throws -> PreparedBatch {
+        try prepare(rated.map(\.event), ratings: rated.map(\.rating))
+    }
+
+    /// ``prepare(_:)-([RatedEvent])`` for events and their ratings kept side by side (`ratings[i]`
+    /// is the rating of `events[i]`), which bulk loads use so no event is copied.
+    ///
+    /// - Throws: ``LedgerStoreError`` for an event the ledger cannot hold.
+    public nonisolated func prepare(_ events: [UsageEvent], ratings: [Rating]) throws -> PreparedBatch {
+        precondition(events.count == ratings.count, "one rating per event")
         var sets: [DimensionSet] = []
         var positions: [DimensionSet: Int32] = [:]
         var setOfEvent: [Int32] = []
         setOfEvent.reserveCapacity(events.count)
-        var hour: [RollupKey: RollupAccumulator] = [:]
-        var actor: [ActorRollupKey: RollupAccumulator] = [:]
-        actor.reserveCapacity(events.count / 4)
+        var hour = RollupGatherer<RollupKey>()
+        var actor = RollupGatherer<ActorRollupKey>()
+        actor.rows.reserveCapacity(events.count / 4)
         var tags: [String?] = []
         tags.reserveCapacity(events.count)
-        // Consecutive events usually share a session, and so their dimensions, hour and day:
-        // compare with the previous event before hashing.
+        // Consecutive events usually share a session, and so their dimensions, hour, day and
+        // tags: compare with the previous event before hashing (the gatherers do so too).
         var previousSet: DimensionSet?
         var previousPosition: Int32 = 0
-        var pendingHour: (key: RollupKey, accumulator: RollupAccumulator)?
-        var pendingActor: (key: ActorRollupKey, accumulator: RollupAccumulator)?
-        // Through a buffer pointer, so each event is read in place rather than copied.
-        try events.withUnsafeBufferPointer { buffer in
-            for index in buffer.indices {
-                let rated = buffer.baseAddress! + index
-                let cost = rated.pointee.cost.picodollars
-                guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
-                    throw LedgerStoreError(
-                        "Event '\(rated.pointee.event.id)' costs \(rated.pointee.cost), more than one event can hold ($9.2M); split it."
-                    )
-                }
-                let position: Int32
-                if let previous = previousSet, previous.matches(rated.pointee.event) {
-                    position = previousPosition
-                } else {
-                    let set = DimensionSet(rated.pointee.event)
-                    if let known = positions[set] {
-                        position = known
+        var previousTags: (tags: [String: String], json: String)?
+        // Through buffer pointers, so each event is read in place rather than copied.
+        try events.withUnsafeBufferPointer { events in
+            try ratings.withUnsafeBufferPointer { ratings in
+                for index in events.indices {
+                    let event = events.baseAddress! + index
+                    let rating = ratings.baseAddress! + index
+                    let cost = rating.pointee.cost.picodollars
+                    guard cost <= Int128(Int64.max), cost >= Int128(Int64.min) else {
+                        throw LedgerStoreError(
+                            "Event '\(event.pointee.id)' costs \(rating.pointee.cost), more than one event can hold ($9.2M); split it."
+                        )
+                    }
+                    let position: Int32
+                    if let previous = previousSet, previous.matches(event) {
+                        position = previousPosition
                     } else {
-                        position = Int32(sets.count)
-                        positions[set] = position
-                        sets.append(set)
+                        let set = DimensionSet(event)
+                        if let known = positions[set] {
+                            position = known
+                        } else {
+                            position = Int32(sets.count)
+                            positions[set] = position
+                            sets.append(set)
+                        }
+                        previousSet = set
                     }
-                    previousSet = set
-                }
-                previousPosition = position
-                setOfEvent.append(position)
-                let seconds = rated.pointee.event.timestamp.seconds
-                let hourKey = RollupKey(
-                    bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position))
-                if pendingHour?.key != hourKey {
-                    if let pending = pendingHour {
-                        hour[pending.key, default: RollupAccumulator()].add(pending.accumulator)
+                    previousPosition = position
+                    setOfEvent.append(position)
+                    let figures = RollupAccumulator(event, rating)
+                    let seconds = event.pointee.timestamp.seconds
+                    hour.add(
+                        figures,
+                        at: RollupKey(
+                            bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position)))
+                    actor.add(
+                        figures,
+                        at: ActorRollupKey(
+                            bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
+                            user: event.pointee.attribution.user ?? "",
+                            session: event.pointee.attribution.session ?? ""))
+                    if event.pointee.tags.isEmpty {
+                        tags.append(nil)
+                    } else if let previous = previousTags, previous.tags == event.pointee.tags {
+                        tags.append(previous.json)
+                    } else {
+                        let json = SQLiteLedger.tagsJSON(event.pointee.tags)
+                        previousTags = (event.pointee.tags, json)
+                        tags.append(json)
                     }
-                    pendingHour = (hourKey, RollupAccumulator())
                 }
-                pendingHour!.accumulator.add(rated.pointee)
-                let actorKey = ActorRollupKey(
-                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
-                    user: rated.pointee.event.attribution.user ?? "",
-                    session: rated.pointee.event.attribution.session ?? "")
-                if pendingActor?.key != actorKey {
-                    if let pending = pendingActor {
-                        actor[pending.key, default: RollupAccumulator()].add(pending.accumulator)
-                    }
-                    pendingActor = (actorKey, RollupAccumulator())
-                }
-                pendingActor!.accumulator.add(rated.pointee)
-                tags.append(rated.pointee.event.tags.isEmpty ? nil : SQLiteLedger.tagsJSON(rated.pointee.event.tags))
             }
         }
-        if let pending = pendingHour { hour[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
-        if let pending = pendingActor { actor[pending.key, default: RollupAccumulator()].add(pending.accumulator) }
-        return PreparedBatch(events: events, sets: sets, setOfEvent: setOfEvent, tags: tags, hour: hour, actor: actor)
+        return PreparedBatch(
+            events: events, ratings: ratings, sets: sets, setOfEvent: setOfEvent, tags: tags, hour: hour.finish(),
+            actor: actor.finish())
     }
 
     /// Records a prepared batch in one transaction.
@@ -206,29 +216,31 @@ public final class SQLiteLedger: Ledger {
             let connection = db.sqliteConnection
             let statement = try db.cachedStatement(sql: SQLiteLedger.insertSQL)
             var binder = Binder(statement: statement.sqliteStatement)
-            // Through a buffer pointer, so each event is read in place rather than copied.
+            // Through buffer pointers, so each event is read in place rather than copied.
             try batch.events.withUnsafeBufferPointer { events in
-                for index in events.indices {
-                    try SQLiteLedger.insert(
-                        events.baseAddress! + index, dimensionSet: ids[Int(batch.setOfEvent[index])],
-                        tags: batch.tags[index],
-                        binder: &binder, db: db)
-                    // SQLite's own calls: GRDB's accessors check the calling queue on every use.
-                    if sqlite3_changes(connection) == 1 {
-                        summary.inserted += 1
-                        let seq = sqlite3_last_insert_rowid(connection)
-                        let ts = events[index].event.timestamp.microseconds
-                        if let current = zone {
-                            zone = (
-                                min(current.first, seq), max(current.last, seq), min(current.minimum, ts),
-                                max(current.maximum, ts)
-                            )
+                try batch.ratings.withUnsafeBufferPointer { ratings in
+                    for index in events.indices {
+                        try SQLiteLedger.insert(
+                            events.baseAddress! + index, rating: ratings.baseAddress! + index,
+                            dimensionSet: ids[Int(batch.setOfEvent[index])], tags: batch.tags[index],
+                            binder: &binder, db: db)
+                        // SQLite's own calls: GRDB's accessors check the calling queue on every use.
+                        if sqlite3_changes(connection) == 1 {
+                            summary.inserted += 1
+                            let seq = sqlite3_last_insert_rowid(connection)
+                            let ts = events[index].timestamp.microseconds
+                            if let current = zone {
+                                zone = (
+                                    min(current.first, seq), max(current.last, seq), min(current.minimum, ts),
+                                    max(current.maximum, ts)
+                                )
+                            } else {
+                                zone = (seq, seq, ts, ts)
+                            }
                         } else {
-                            zone = (seq, seq, ts, ts)
+                            summary.duplicates += 1
+                            duplicates.append(index)
                         }
-                    } else {
-                        summary.duplicates += 1
-                        duplicates.append(index)
                     }
                 }
             }
@@ -240,18 +252,23 @@ public final class SQLiteLedger: Ledger {
             }
             var hour = batch.hour
             var actor = batch.actor
-            for index in duplicates {
-                // Already recorded: take it back out of the rollups.
-                let rated = batch.events[index]
-                let position = Int64(batch.setOfEvent[index])
-                let seconds = rated.event.timestamp.seconds
-                hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?.add(
-                    rated, sign: -1)
-                let actorKey = ActorRollupKey(
-                    bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position,
-                    user: rated.event.attribution.user ?? "",
-                    session: rated.event.attribution.session ?? "")
-                actor[actorKey]?.add(rated, sign: -1)
+            batch.events.withUnsafeBufferPointer { events in
+                batch.ratings.withUnsafeBufferPointer { ratings in
+                    for index in duplicates {
+                        // Already recorded: take it back out of the rollups.
+                        let event = events.baseAddress! + index
+                        let figures = RollupAccumulator(event, ratings.baseAddress! + index, sign: -1)
+                        let position = Int64(batch.setOfEvent[index])
+                        let seconds = event.pointee.timestamp.seconds
+                        hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?
+                            .add(figures)
+                        let actorKey = ActorRollupKey(
+                            bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position,
+                            user: event.pointee.attribution.user ?? "",
+                            session: event.pointee.attribution.session ?? "")
+                        actor[actorKey]?.add(figures)
+                    }
+                }
             }
             var day: [RollupKey: RollupAccumulator] = [:]
             for (key, accumulator) in hour where !accumulator.isZero {
@@ -285,7 +302,7 @@ public final class SQLiteLedger: Ledger {
             if let then {
                 let duplicateSet = Set(duplicates)
                 try then(
-                    db, batch.events.indices.filter { !duplicateSet.contains($0) }.map { batch.events[$0].event.id })
+                    db, batch.events.indices.filter { !duplicateSet.contains($0) }.map { batch.events[$0].id })
             }
             return (summary, added)
         }
@@ -300,30 +317,30 @@ public final class SQLiteLedger: Ledger {
     /// Takes the event by pointer: a value read out of the batch's storage would be copied first,
     /// a retain and a release of each of its strings per row.
     private static func insert(
-        _ event: UnsafePointer<RatedEvent>, dimensionSet: Int64, tags: String?, binder: inout Binder, db: Database
+        _ event: UnsafePointer<UsageEvent>, rating: UnsafePointer<Rating>, dimensionSet: Int64, tags: String?,
+        binder: inout Binder, db: Database
     ) throws {
         binder.reset()
-        binder.bind(event.pointee.event.id)
-        binder.bind(event.pointee.event.timestamp.microseconds)
+        binder.bind(event.pointee.id)
+        binder.bind(event.pointee.timestamp.microseconds)
         binder.bind(dimensionSet)
-        binder.bind(event.pointee.event.attribution.user ?? "")
-        binder.bind(event.pointee.event.attribution.session ?? "")
-        binder.bind(event.pointee.event.region ?? "")
-        binder.bind(optional: event.pointee.resolvedModel)
-        binder.bind(optional: event.pointee.event.latencyMilliseconds)
-        binder.bind(event.pointee.event.requests)
-        binder.bind(optional: event.pointee.event.longContext.map { $0 ? Int64(1) : 0 })
-        let tokens = event.pointee.event.tokens
-        for kind in TokenKind.all { binder.bind(tokens[kind]) }
-        binder.bind(event.pointee.event.resources.gpuSeconds)
-        binder.bind(event.pointee.event.resources.storageByteHours)
+        binder.bind(event.pointee.attribution.user ?? "")
+        binder.bind(event.pointee.attribution.session ?? "")
+        binder.bind(event.pointee.region ?? "")
+        binder.bind(optional: rating.pointee.resolvedModel)
+        binder.bind(optional: event.pointee.latencyMilliseconds)
+        binder.bind(event.pointee.requests)
+        binder.bind(optional: event.pointee.longContext.map { $0 ? Int64(1) : 0 })
+        binder.bind(event.pointee.tokens)
+        binder.bind(event.pointee.resources.gpuSeconds)
+        binder.bind(event.pointee.resources.storageByteHours)
         binder.bind(optional: tags)
-        binder.bind(Int64(event.pointee.cost.picodollars))
-        binder.bind(event.pointee.priced ? Int64(1) : 0)
+        binder.bind(Int64(rating.pointee.cost.picodollars))
+        binder.bind(rating.pointee.priced ? Int64(1) : 0)
         guard sqlite3_step(binder.statement) == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
             sqlite3_reset(binder.statement)
-            throw LedgerStoreError("Cannot record event '\(event.pointee.event.id)': \(message)")
+            throw LedgerStoreError("Cannot record event '\(event.pointee.id)': \(message)")
         }
     }
 
@@ -412,7 +429,9 @@ public final class SQLiteLedger: Ledger {
 
 /// A batch of rated events grouped and pre-aggregated for the writer (see ``SQLiteLedger/prepare(_:)``).
 public struct PreparedBatch: Sendable {
-    let events: [RatedEvent]
+    let events: [UsageEvent]
+    /// `ratings[i]` rates `events[i]`.
+    let ratings: [Rating]
     let sets: [DimensionSet]
     let setOfEvent: [Int32]
     /// Each event's tags as the JSON the ledger stores, or nil.
@@ -460,6 +479,21 @@ struct Binder {
         }
     }
 
+    /// The token counts, in `SQLiteSchema.tokenColumns` order.
+    mutating func bind(_ tokens: TokenCounts) {
+        bind(tokens.input)
+        bind(tokens.cacheRead)
+        bind(tokens.cacheWrite)
+        bind(tokens.cacheWrite1h)
+        bind(tokens.output)
+        bind(tokens.reasoning)
+        bind(tokens.audioInput)
+        bind(tokens.audioOutput)
+        bind(tokens.imageInput)
+        bind(tokens.imageOutput)
+        bind(tokens.embedding)
+    }
+
     mutating func bind(optional value: String?) {
         if let value { bind(value) } else { bindNull() }
     }
@@ -474,8 +508,9 @@ struct Binder {
     }
 }
 
-/// SQLite's `SQLITE_TRANSIENT`: copy the bound bytes.
-let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+/// SQLite's `SQLITE_TRANSIENT`: copy the bound bytes. Computed, so each use is a constant rather
+/// than a global's lazy initialisation check.
+var sqliteTransient: sqlite3_destructor_type { unsafeBitCast(-1, to: sqlite3_destructor_type.self) }
 
 extension Int64 {
     func positiveRemainder(_ divisor: Int64) -> Int64 {
