@@ -131,14 +131,17 @@ enum Benchmarks {
             "record, one batch after another: \(summary.inserted) events in \(String(format: "%.2f", elapsed)) s = \(rate(Double(summary.inserted) / elapsed)) events/s"
         )
 
-        // Rated events, prepared on this core while the writer records the previous batch.
+        // Events and their ratings side by side (as `import` keeps them), prepared on this core
+        // while the writer records the previous batch.
+        let ratings = rated.map(\.rating)
         let overlapped = try SQLiteLedger(path: directory.appendingPathComponent("overlapped.sqlite").path)
         started = ContinuousClock.now
         summary = RecordSummary()
         try await withThrowingTaskGroup(of: RecordSummary.self) { group in
             var inFlight = false
             for start in stride(from: 0, to: rated.count, by: batchSize) {
-                let prepared = try overlapped.prepare(Array(rated[start..<min(start + batchSize, rated.count)]))
+                let range = start..<min(start + batchSize, rated.count)
+                let prepared = try overlapped.prepare(Array(events[range]), ratings: Array(ratings[range]))
                 if inFlight, let written = try await group.next() { summary += written }
                 group.addTask { try await overlapped.record(prepared) }
                 inFlight = true
@@ -181,11 +184,15 @@ enum Benchmarks {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let ledger = try SQLiteLedger(path: directory.appendingPathComponent("write.sqlite").path)
+        let ratings = rated.map(\.rating)
         let slices = stride(from: 0, to: rated.count, by: batchSize).map {
-            Array(rated[$0..<min($0 + batchSize, rated.count)])
+            (
+                events: Array(events[$0..<min($0 + batchSize, rated.count)]),
+                ratings: Array(ratings[$0..<min($0 + batchSize, rated.count)])
+            )
         }
         let preparing = ContinuousClock.now
-        let batches = try slices.map { try ledger.prepare($0) }
+        let batches = try slices.map { try ledger.prepare($0.events, ratings: $0.ratings) }
         let prepared = seconds(ContinuousClock.now - preparing)
         print(
             "prepare (grouping by dimension set, rollups pre-aggregated, tags serialised): \(String(format: "%.2f", prepared * 1e6 / Double(rated.count))) µs an event"
