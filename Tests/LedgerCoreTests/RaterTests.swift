@@ -226,4 +226,32 @@ import Testing
         #expect(first.rate(event) == second.rate(event))
         #expect(first.rate(event) == first.rate(event))
     }
+
+    @Test func aBatchIsRatedAsEachEventAloneWouldBe() throws {
+        // The same model name under different providers, in runs and alternating: what a rater
+        // remembers from the previous event must never leak into the next one.
+        let names: [(String, String)] = [
+            ("openai", "gpt-4o"), ("openai", "gpt-4o"), ("azure", "gpt-4o"), ("openai", "gpt-4o"),
+            ("acme", "gpt-4o"), ("azure", "gpt-4o"), ("azure", "gpt-4o"), ("openai", "no-such-model"),
+            ("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o"),
+        ]
+        let events = names.enumerated().map { index, name in
+            UsageEvent(
+                id: "b\(index)", timestamp: Timestamp(parsing: "2026-11-01T12:00:00Z")!, provider: name.0,
+                model: name.1, region: "eastus", tokens: TokenCounts(input: 1_000, output: 100))
+        }
+        var batch = Rater(catalog: catalog)
+        var unpriced = 0
+        let ratings = batch.ratings(of: events, unpriced: &unpriced)
+        let alone = events.map { event in
+            var rater = Rater(catalog: catalog)
+            return rater.rate(event)
+        }
+        #expect(ratings == alone.map(\.rating))
+        #expect(unpriced == alone.count { !$0.priced })
+        #expect(unpriced == 2, "the unknown provider and the unknown model")
+        // Azure prices a regional deployment 10 % above OpenAI's gpt-4o, so a leak would show.
+        #expect(alone[0].cost != alone[2].cost)
+        #expect(zip(events, ratings).map { RatedEvent(event: $0, rating: $1) } == alone)
+    }
 }
