@@ -21,15 +21,6 @@ struct TokenLedger: AsyncParsableCommand {
         if CommandLine.arguments.dropFirst().first == ImportCommand.configuration.commandName {
             RecordingPipeline.useFewMallocArenas()
         }
-        do {
-            var command = try parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await main(nil)
     }
 }

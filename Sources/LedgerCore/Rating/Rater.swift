@@ -89,14 +89,16 @@ public struct Rater: Sendable {
     /// Rates an event for the ledger. An event whose model or price is unknown is kept with the
     /// cost of what could be priced and `priced == false` — never silently $0.
     public mutating func rate(_ event: consuming UsageEvent) -> RatedEvent {
-        let result = cost(of: event)
-        return RatedEvent(
-            event: event, cost: result.cost, priced: result.priced, resolvedModel: modelName(result.model))
+        let rating = rating(of: event)
+        return RatedEvent(event: event, rating: rating)
     }
 
-    /// The catalog name of the model at `position` (see ``cost(of:)``), nil for none.
-    private func modelName(_ position: Int) -> String? {
-        position >= 0 ? catalog.models[position].model : nil
+    /// An event's rating alone (see ``rate(_:)``).
+    public mutating func rating(of event: borrowing UsageEvent) -> Rating {
+        let result = cost(of: event)
+        return Rating(
+            cost: result.cost, priced: result.priced,
+            resolvedModel: result.model >= 0 ? catalog.models[result.model].model : nil)
     }
 
     /// Rates every event of a batch, in order, leaving the events where they are.
@@ -106,10 +108,9 @@ public struct Rater: Sendable {
         events.withUnsafeBufferPointer { source in
             [Rating](unsafeUninitializedCapacity: source.count) { ratings, count in
                 for index in source.indices {
-                    let result = cost(of: source[index])
-                    if !result.priced { unpriced += 1 }
-                    (ratings.baseAddress! + index).initialize(
-                        to: Rating(cost: result.cost, priced: result.priced, resolvedModel: modelName(result.model)))
+                    let rating = rating(of: source[index])
+                    if !rating.priced { unpriced += 1 }
+                    (ratings.baseAddress! + index).initialize(to: rating)
                     count = index + 1
                 }
             }

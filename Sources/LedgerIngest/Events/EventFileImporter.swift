@@ -137,12 +137,9 @@ public struct EventFileImporter: Sendable {
         UsageEvent, IngestError
     > {
         let values: [String]
-        switch CSVRecordSplitter.fields(record) {
+        switch CSVTableReader.fields(record, file: path, line: lineNumber) {
         case .success(let fields): values = fields
-        case .failure(let error):
-            return .failure(
-                IngestError(file: path, line: lineNumber, field: nil, reason: "\(error.reason) (field \(error.column))")
-            )
+        case .failure(let error): return .failure(error)
         }
         guard values.count == positions.count else {
             return .failure(

@@ -96,11 +96,16 @@ public final class CSVTableReader {
     }
 
     private func split(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Int) -> Record {
-        switch CSVRecordSplitter.fields(bytes) {
+        switch CSVTableReader.fields(bytes, file: path, line: line) {
         case .success(let values): return .fields(line: line, values: values, raw: Array(bytes))
-        case .failure(let error):
-            return .malformed(
-                IngestError(file: path, line: line, field: nil, reason: "\(error.reason) (field \(error.column))"))
+        case .failure(let error): return .malformed(error)
+        }
+    }
+
+    /// A record's fields, or the error naming its file, line and the field at fault.
+    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, file: String, line: Int) -> Result<[String], IngestError> {
+        CSVRecordSplitter.fields(bytes).mapError {
+            IngestError(file: file, line: line, field: nil, reason: "\($0.reason) (field \($0.column))")
         }
     }
 }

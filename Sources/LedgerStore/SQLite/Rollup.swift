@@ -81,6 +81,18 @@ struct ActorRollupKey: Hashable, Sendable {
     var session: String
 }
 
+/// The hour row and the day, user and session row an event adds to, for its dimension set (an id,
+/// or a position in a prepared batch).
+func rollupKeys(_ event: UnsafePointer<UsageEvent>, dimensionSet: Int64) -> (hour: RollupKey, actor: ActorRollupKey) {
+    let seconds = event.pointee.timestamp.seconds
+    return (
+        RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: dimensionSet),
+        ActorRollupKey(
+            bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: dimensionSet,
+            user: event.pointee.attribution.user ?? "", session: event.pointee.attribution.session ?? "")
+    )
+}
+
 /// Sums figures into rollup rows by key. Runs of the same key (consecutive events of one
 /// session) are summed before the dictionary is touched, so most events cost no hashing.
 struct RollupGatherer<Key: Hashable> {

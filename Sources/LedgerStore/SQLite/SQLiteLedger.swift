@@ -157,17 +157,9 @@ public final class SQLiteLedger: Ledger {
                     previousPosition = position
                     setOfEvent.append(position)
                     let figures = RollupAccumulator(event, rating)
-                    let seconds = event.pointee.timestamp.seconds
-                    hour.add(
-                        figures,
-                        at: RollupKey(
-                            bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: Int64(position)))
-                    actor.add(
-                        figures,
-                        at: ActorRollupKey(
-                            bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: Int64(position),
-                            user: event.pointee.attribution.user ?? "",
-                            session: event.pointee.attribution.session ?? ""))
+                    let keys = rollupKeys(event, dimensionSet: Int64(position))
+                    hour.add(figures, at: keys.hour)
+                    actor.add(figures, at: keys.actor)
                     if event.pointee.tags.isEmpty {
                         tags.append(nil)
                     } else if let previous = previousTags, previous.tags == event.pointee.tags {
@@ -258,15 +250,9 @@ public final class SQLiteLedger: Ledger {
                         // Already recorded: take it back out of the rollups.
                         let event = events.baseAddress! + index
                         let figures = RollupAccumulator(event, ratings.baseAddress! + index, sign: -1)
-                        let position = Int64(batch.setOfEvent[index])
-                        let seconds = event.pointee.timestamp.seconds
-                        hour[RollupKey(bucket: seconds - seconds.positiveRemainder(3_600), dimensionSet: position)]?
-                            .add(figures)
-                        let actorKey = ActorRollupKey(
-                            bucket: seconds - seconds.positiveRemainder(86_400), dimensionSet: position,
-                            user: event.pointee.attribution.user ?? "",
-                            session: event.pointee.attribution.session ?? "")
-                        actor[actorKey]?.add(figures)
+                        let keys = rollupKeys(event, dimensionSet: Int64(batch.setOfEvent[index]))
+                        hour[keys.hour]?.add(figures)
+                        actor[keys.actor]?.add(figures)
                     }
                 }
             }
