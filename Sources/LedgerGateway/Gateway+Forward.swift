@@ -27,9 +27,9 @@ extension Gateway {
                 // prompt, and what it wrote before the cancel is unknown.
                 var tokens = TokenCounts.zero
                 tokens.input = call.estimatedPromptTokens
-                _ = await complete(call, tokens: tokens, outcome: .estimated, status: status)
+                _ = complete(call, tokens: tokens, outcome: .estimated, status: status)
             } else if call.route.isBilled {
-                _ = await complete(call, tokens: .zero, outcome: .error, status: status)
+                _ = complete(call, tokens: .zero, outcome: .error, status: status)
             } else {
                 await release(call)
             }
@@ -66,7 +66,7 @@ extension Gateway {
         } else {
             outcome = .error
         }
-        let rated = await complete(call, tokens: tokens, outcome: outcome, status: status)
+        let rated = complete(call, tokens: tokens, outcome: outcome, status: status)
         headers.add(name: ProviderReply.costHeader, value: rated.cost.decimalString)
         return ProviderReply(status: response.status, headers: headers, body: .whole(bytes))
     }
@@ -124,7 +124,7 @@ extension Gateway {
             }
             if tracker.upstreamError != nil { outcome = .error }
             let status = failure?.status ?? (clientGone ? 499 : 200)
-            let rated = await self.complete(call, tokens: tokens, outcome: outcome, status: status)
+            let rated = self.complete(call, tokens: tokens, outcome: outcome, status: status)
             if clientGone {
                 self.logger.info("client disconnected mid-stream", metadata: ["request_id": "\(call.requestID)"])
                 return

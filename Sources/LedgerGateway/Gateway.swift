@@ -297,7 +297,7 @@ public final class Gateway: Sendable {
     /// Rates a finished call, spools it with its budget settlement (applied when the spool is
     /// flushed, in the transaction that records the event: until then its hold keeps counting) and
     /// counts it. Returns the rated event.
-    func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) async -> RatedEvent {
+    func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) -> RatedEvent {
         let now = Timestamp.current
         let rated = rater.withLock { $0.rate(call.event(tokens: tokens, outcome: outcome, now: now)) }
         let settlement =

@@ -73,6 +73,7 @@ final class UsageSink: Sendable {
     /// and queues it for the ledger, with its budget settlement if it has one.
     func append(_ rated: RatedEvent, settlement: Settlement? = nil) throws {
         var line: [UInt8] = []
+        line.reserveCapacity(1024)
         EventJSONLine.encode(rated.event, into: &line)
         line.append(UInt8(ascii: "\n"))
         try state.withLock { state in
