@@ -221,7 +221,12 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         // at hand), which serves more calls a second under load. Either way its jobs run on this
         // loop: `NIOSingletons` installs the loops as Swift concurrency's global executor, and
         // jobs go to the loop they are enqueued from.
-        let task = othersInProgress ? Task(operation: operation) : Task.immediate(operation: operation)
+        let task: Task<Void, Never>
+        if !othersInProgress, #available(macOS 26, *) {
+            task = Task.immediate(operation: operation)
+        } else {
+            task = Task(operation: operation)
+        }
         // A call answered without waiting (a refusal) has already ended by now.
         if callsAnswered < number { call = task }
     }
