@@ -68,6 +68,8 @@ final class GatewayMetrics: Sendable {
 
     func started() { state.withLock { $0.inFlight += 1 } }
     func finished() { state.withLock { $0.inFlight -= 1 } }
+    /// Provider calls being served (the `tokenledger_requests_in_flight` gauge).
+    var inFlight: Int64 { state.withLock { $0.inFlight } }
 
     /// Counts a finished request.
     func record(

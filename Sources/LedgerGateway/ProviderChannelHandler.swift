@@ -2,7 +2,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// Serves the provider API routes (``APIRoute``, and Azure OpenAI's deployment paths) straight
 /// from each connection's channel pipeline; every other request goes on to the router.
@@ -188,9 +187,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         let keepAlive = incoming.head.isKeepAlive
         callsStarted += 1
         let number = callsStarted
-        let othersInProgress = Self.callsInProgress.add(1, ordering: .relaxed).oldValue > 0
         let operation: @Sendable () async -> Void = {
-            defer { Self.callsInProgress.subtract(1, ordering: .relaxed) }
             let reply = await gateway.handle(
                 route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment)
             switch reply.body {
@@ -216,13 +213,13 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
         }
         // A call on an idle gateway starts inside this read, up to its first wait (the upstream's
-        // answer): at a low rate that is the shorter way to the upstream. While other calls are in
-        // progress, the task is queued on the event loop instead (the loop runs it after the reads
-        // at hand), which serves more calls a second under load. Either way its jobs run on this
-        // loop: `NIOSingletons` installs the loops as Swift concurrency's global executor, and
-        // jobs go to the loop they are enqueued from.
+        // answer): at a low rate that is the shorter way to the upstream. While other calls are
+        // being served, the task is queued on the event loop instead (the loop runs it after the
+        // reads at hand), which serves more calls a second under load. Either way its jobs run on
+        // this loop: `NIOSingletons` installs the loops as Swift concurrency's global executor,
+        // and jobs go to the loop they are enqueued from.
         let task: Task<Void, Never>
-        if !othersInProgress, #available(macOS 26, *) {
+        if gateway.metrics.inFlight == 0, #available(macOS 26, *) {
             task = Task.immediate(operation: operation)
         } else {
             task = Task(operation: operation)
@@ -230,9 +227,6 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         // A call answered without waiting (a refusal) has already ended by now.
         if callsAnswered < number { call = task }
     }
-
-    /// Provider calls in progress in this process, on every connection and loop.
-    private static let callsInProgress = Atomic<Int>(0)
 
     private func sendHead(_ reply: ProviderReply, keepAlive: Bool, streamed: Bool, context: ChannelHandlerContext) {
         var headers = reply.headers

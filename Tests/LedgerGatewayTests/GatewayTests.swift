@@ -361,19 +361,22 @@ import Testing
         try await GatewayHarness.run { harness in
             let key = try await harness.key()
             let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"#
-            // On an idle gateway a call starts inside the read that completed it, and a refusal is
-            // answered there and then, before the requests behind it are taken up.
+            // On an idle gateway a call starts inside the read that completed it, and a call without
+            // a key is refused there and then, before the requests behind it are taken up.
+            let noKey =
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
             let received = try RawClient.pipeline(
                 port: harness.port,
                 [
-                    RawClient.chatRequest(key: "tl-not-a-key", body: body),
+                    noKey,
                     RawClient.chatRequest(key: key.secret, body: body),
                     RawClient.chatRequest(key: "tl-not-a-key", body: #"{"model":"#),
                     RawClient.chatRequest(key: key.secret, body: "{", extraHeaders: "Connection: close\r\n"),
                 ])
             let answers = received.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.lowercased() }
             try #require(answers.count == 4, "four answers in \(received)")
-            #expect(answers[0].hasPrefix("401") && answers[0].contains("invalid_api_key"))
+            #expect(answers[0].hasPrefix("401") && answers[0].contains("missing_api_key"))
             #expect(answers[1].hasPrefix("200") && answers[1].contains("x-tokenledger-cost-usd:"))
             #expect(answers[2].hasPrefix("401"))
             #expect(answers[3].hasPrefix("400") && answers[3].contains("invalid_json"))
