@@ -14,26 +14,33 @@ import Synchronization
 /// Where the gateway's usage goes: appended to a local spool file before the response completes,
 /// then batched into the ledger.
 ///
-/// The spool is a directory of JSON Lines segments in the import format. Each flush closes the
-/// current segment, records its events in one ledger transaction and deletes the segment. On
-/// start, segments left by a crash are replayed; the ledger skips ids it already holds, so a
-/// segment recorded just before the crash counts once.
+/// The spool is a directory of JSON Lines segments in the import format (``SpoolFile``). Each
+/// flush records the events appended since the last one in one ledger transaction. A segment is
+/// replaced by a new one at the first flush after it reaches ``SpoolFile/capacity``, and deleted
+/// once its last events are recorded. On start, segments left by a crash are replayed; the ledger
+/// skips ids it already holds, so an event recorded before the crash counts once.
 final class UsageSink: Sendable {
-    private struct State {
-        var descriptor: Int32 = -1
+    private struct State: ~Copyable {
+        /// The segment being written (nil only if a new one could not be created).
+        var file: SpoolFile?
         var segmentPath = ""
         var sequence = 0
         var pending: [RatedEvent] = []
         var pendingSettlements: [String: Settlement] = [:]
-        var closedSegments: [Segment] = []
+        /// Taken from `pending` by a flush, recorded in order.
+        var batches: [Batch] = []
+        var batchSequence = 0
     }
 
-    /// A closed spool file and what it holds: events, and the budget settlements of those that
-    /// had budgets (applied in the transaction that records them).
-    private struct Segment {
-        var path: String
+    /// Events a flush took, and the budget settlements of those that had budgets (applied in the
+    /// transaction that records them).
+    private struct Batch {
+        var number: Int
         var events: [RatedEvent]
         var settlements: [String: Settlement]
+        /// The segment this batch completes (deleted once it is recorded, every batch before it
+        /// having been recorded first).
+        var completes: String?
     }
 
     private struct FlushQueue {
@@ -52,24 +59,27 @@ final class UsageSink: Sendable {
         self.ledger = ledger
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try state.withLock { state in
+        try state.withLock { state throws(SpoolFileError) in
             state.sequence = Int(Date().timeIntervalSince1970 * 1000)
-            try Self.openSegment(&state, directory: directory)
+            _ = try Self.openSegment(&state, directory: directory)
         }
     }
 
-    private static func openSegment(_ state: inout State, directory: String) throws {
+    /// Starts the next segment; returns the one it replaces, to be finished outside the lock.
+    private static func openSegment(_ state: inout State, directory: String) throws(SpoolFileError) -> SpoolFile? {
         state.sequence += 1
         state.segmentPath = "\(directory)/segment-\(state.sequence)-\(getpid()).jsonl"
-        state.descriptor = open(state.segmentPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard state.descriptor >= 0 else {
-            throw ConfigurationError(
-                "cannot create the spool file '\(state.segmentPath)': \(String(cString: strerror(errno))). "
-                    + "Check that the spool directory is writable.")
+        var previous = state.file.take()
+        do {
+            state.file = try SpoolFile(path: state.segmentPath)
+        } catch {
+            previous.take()?.finish()
+            throw error
         }
+        return previous
     }
 
-    /// Appends a rated event to the spool (one `write`, so a crash after it returns loses nothing)
+    /// Appends a rated event to the spool (a crash of the process after it returns loses nothing)
     /// and queues it for the ledger, with its budget settlement if it has one.
     func append(_ rated: RatedEvent, settlement: Settlement? = nil) throws {
         var line: [UInt8] = []
@@ -77,32 +87,31 @@ final class UsageSink: Sendable {
         EventJSONLine.encode(rated.event, into: &line)
         line.append(UInt8(ascii: "\n"))
         try state.withLock { state in
-            let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             // Queued either way: a failed spool write costs this event its crash safety, not its record.
             state.pending.append(rated)
             if let settlement { state.pendingSettlements[rated.event.id] = settlement }
-            guard written == line.count else {
-                throw ConfigurationError(
-                    "cannot write the spool file '\(state.segmentPath)': \(String(cString: strerror(errno)))")
+            guard state.file != nil else {
+                throw SpoolFileError(action: "write", path: state.segmentPath, code: EBADF)
             }
+            try line.withUnsafeBytes { try state.file!.append($0) }
         }
     }
 
     /// Events waiting for the ledger.
     var pendingCount: Int {
-        state.withLock { $0.pending.count + $0.closedSegments.reduce(0) { $0 + $1.events.count } }
+        state.withLock { $0.pending.count + $0.batches.reduce(0) { $0 + $1.events.count } }
     }
 
     /// A queued event by id (usage not yet in the ledger).
     func pendingEvent(id: String) -> RatedEvent? {
         state.withLock { state in
             state.pending.last { $0.event.id == id }
-                ?? state.closedSegments.lazy.compactMap { $0.events.last { $0.event.id == id } }.first
+                ?? state.batches.lazy.compactMap { $0.events.last { $0.event.id == id } }.first
         }
     }
 
-    /// Writes what is queued to the ledger. A segment whose write fails stays on disk and is
-    /// retried on the next flush (and replayed on the next start).
+    /// Writes what is queued to the ledger. A batch whose write fails stays queued (and on disk)
+    /// and is retried on the next flush (and replayed on the next start).
     ///
     /// Flushes do not overlap. A caller that arrives while one runs waits for the next pass, which
     /// starts after it arrived, so everything it appended before calling is in the ledger (or
@@ -134,24 +143,35 @@ final class UsageSink: Sendable {
     }
 
     private func flushPass() async {
-        let segments: [Segment] = state.withLock { state in
+        var finished: SpoolFile?
+        let batches: [Batch] = state.withLock { state in
             if !state.pending.isEmpty {
-                close(state.descriptor)
-                state.closedSegments.append(
-                    Segment(path: state.segmentPath, events: state.pending, settlements: state.pendingSettlements))
+                // A segment is replaced once it is full; until then it grows across flushes (a
+                // replay after a crash skips the events the ledger already has).
+                let full = state.file?.isFull ?? true
+                state.batchSequence += 1
+                state.batches.append(
+                    Batch(
+                        number: state.batchSequence, events: state.pending, settlements: state.pendingSettlements,
+                        completes: full ? state.segmentPath : nil))
                 state.pending = []
                 state.pendingSettlements = [:]
-                do {
-                    try Self.openSegment(&state, directory: directory)
-                } catch {
-                    logger.error("spool: \(error)")
+                if full {
+                    do {
+                        finished = try Self.openSegment(&state, directory: directory)
+                    } catch {
+                        logger.error("spool: \(error)")
+                    }
                 }
             }
-            return state.closedSegments
+            // The next calls' lines do not wait for a page to be made writable.
+            state.file?.prepareNextPage()
+            return state.batches
         }
-        for segment in segments {
+        finished.take()?.finish()
+        for batch in batches {
             do {
-                let (_, crossings) = try await ledger.record(segment.events, settling: segment.settlements)
+                let (_, crossings) = try await ledger.record(batch.events, settling: batch.settlements)
                 for crossing in crossings {
                     logger.warning(
                         "budget threshold crossed",
@@ -161,14 +181,14 @@ final class UsageSink: Sendable {
                             "limit_usd": "\(crossing.budget.limit.decimalString)",
                         ])
                 }
-                unlink(segment.path)
-                state.withLock { state in state.closedSegments.removeAll { $0.path == segment.path } }
+                if let path = batch.completes { unlink(path) }
+                state.withLock { state in state.batches.removeAll { $0.number == batch.number } }
             } catch is CancellationError {
                 return  // shutting down: the final flush retries
             } catch {
                 logger.error(
                     "ledger write failed; usage stays in the spool and will be retried",
-                    metadata: ["segment": "\(segment.path)", "error": "\(error)"])
+                    metadata: ["events": "\(batch.events.count)", "error": "\(error)"])
                 return
             }
         }
@@ -177,8 +197,8 @@ final class UsageSink: Sendable {
     /// Closes the current segment (and deletes it when empty).
     func closeSpool() {
         state.withLock { state in
-            close(state.descriptor)
-            if state.pending.isEmpty && state.closedSegments.allSatisfy({ $0.path != state.segmentPath }) {
+            state.file.take()?.finish()
+            if state.pending.isEmpty && state.batches.isEmpty {
                 unlink(state.segmentPath)
             }
         }
@@ -198,7 +218,7 @@ final class UsageSink: Sendable {
             if path == excluding { continue }
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             var events: [RatedEvent] = []
-            for (index, line) in data.split(separator: 10).enumerated() {
+            for (index, line) in SpoolFile.contents(ofSegment: Array(data)).split(separator: 10).enumerated() {
                 let bytes = Array(line)
                 // A line cut short by the crash is skipped: its response never completed.
                 guard case .success(let fields) = JSONRowParser.members(of: bytes),
