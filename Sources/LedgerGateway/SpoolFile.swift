@@ -80,8 +80,10 @@ struct SpoolFile: ~Copyable, @unchecked Sendable {
         length += done
     }
 
-    /// Unmaps and closes the file.
-    consuming func finish() {
+    /// Unmaps and closes the file (as dropping the value does).
+    consuming func finish() {}
+
+    deinit {
         if let mapping { munmap(mapping.baseAddress, mapping.count) }
         close(descriptor)
     }
