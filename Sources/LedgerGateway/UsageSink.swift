@@ -69,13 +69,8 @@ final class UsageSink: Sendable {
     private static func openSegment(_ state: inout State, directory: String) throws(SpoolFileError) -> SpoolFile? {
         state.sequence += 1
         state.segmentPath = "\(directory)/segment-\(state.sequence)-\(getpid()).jsonl"
-        var previous = state.file.take()
-        do {
-            state.file = try SpoolFile(path: state.segmentPath)
-        } catch {
-            previous.take()?.finish()
-            throw error
-        }
+        let previous = state.file.take()  // closed here if the next one cannot be created
+        state.file = try SpoolFile(path: state.segmentPath)
         return previous
     }
 
