@@ -44,6 +44,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var routerReading = false
     /// Answers the router owes (requests passed on whose response has not ended).
     private var routerAnswersOwed = 0
+    /// Parts were passed on to the router since its last read-complete event. The router's side
+    /// (an async channel) only needs that event after it was given something.
+    private var routerReadPending = false
     /// Parts that arrived while an earlier request was being answered, in order.
     private var held = CircularBuffer<HTTPServerRequestPart>()
     private var heldBytes = 0
@@ -78,7 +81,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
         if routerReading {
             if case .end = part { routerReading = false }
-            context.fireChannelRead(wrapInboundOut(part))
+            passOn(part, context: context)
             return true
         }
         switch state {
@@ -124,15 +127,27 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             } else {
                 routerReading = true
                 routerAnswersOwed += 1
-                context.fireChannelRead(wrapInboundOut(part))
+                passOn(part, context: context)
             }
             return true
         }
     }
 
+    private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        routerReadPending = true
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // A read that brought only provider calls ends here: the router's handlers have nothing
+        // to take.
+        guard routerReadPending else { return }
+        routerReadPending = false
+        context.fireChannelReadComplete()
+    }
+
     /// Goes on with the parts that waited, as far as they can.
     private func resume(context: ChannelHandlerContext) {
-        var processed = false
         // Taken off the queue before it is processed: a call answered at once resumes the queue
         // from inside `process`.
         while let part = held.popFirst() {
@@ -143,10 +158,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 heldBytes += bytes
                 break
             }
-            processed = true
         }
         // The router's side takes what was handed on at the end of a read.
-        if processed { context.fireChannelReadComplete() }
+        channelReadComplete(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -268,7 +282,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The provider route (and Azure deployment) a path names, if any.
     static func route(of uri: String) -> (APIRoute, String?)? {
         let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? uri[...]
-        if let route = routesByPath[path] { return (route, nil) }
+        // Compared with the routes' paths (a handful of short strings) rather than hashed.
+        if let route = APIRoute.allCases.first(where: { path == $0.rawValue }) { return (route, nil) }
         // /openai/deployments/{deployment}/{chat/completions | completions | embeddings}
         let prefix = "/openai/deployments/"
         guard path.hasPrefix(prefix) else { return nil }
@@ -279,8 +294,6 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         return (route, String(deployment))
     }
 
-    private static let routesByPath: [Substring: APIRoute] = Dictionary(
-        uniqueKeysWithValues: APIRoute.allCases.map { (Substring($0.rawValue), $0) })
     private static let azureRoutes: [Substring: APIRoute] = [
         "chat/completions": .chatCompletions, "completions": .completions, "embeddings": .embeddings,
     ]

@@ -197,19 +197,25 @@ struct UpstreamBodyStream: AsyncSequence, Sendable {
 
 /// Where an upstream listens.
 struct UpstreamTarget: Hashable, Sendable {
-    var tls: Bool
-    var host: String
-    var port: Int
+    let tls: Bool
+    let host: String
+    let port: Int
     /// Certificate authorities trusted besides the system's (https only).
     var caFile: String?
+    /// The `Host` header: the host, and the port when it is not the scheme's own (made once, not
+    /// for every request).
+    let hostHeader: String
+
+    init(tls: Bool, host: String, port: Int, caFile: String? = nil) {
+        self.tls = tls
+        self.host = host
+        self.port = port
+        self.caFile = caFile
+        let name = host.contains(":") ? "[\(host)]" : host
+        hostHeader = port == (tls ? 443 : 80) ? name : "\(name):\(port)"
+    }
 
     var isIPAddress: Bool { host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." } }
-
-    /// The `Host` header: the host, and the port when it is not the scheme's own.
-    var hostHeader: String {
-        let name = host.contains(":") ? "[\(host)]" : host
-        return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
-    }
 
     /// The target and the path (with query) of an `http://` or `https://` URL.
     static func parse(_ url: String) throws(UpstreamError) -> (UpstreamTarget, String) {

@@ -25,7 +25,10 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     private var keepAlive = false
     private var timeout = TimeAmount.seconds(60)
     private var lastRead = NIODeadline.now()
-    private var timer: Scheduled<Void>?
+    /// The read timeout's timer and when it fires. It stays armed from one exchange to the next
+    /// (it re-arms itself to the latest read's deadline when it fires early, and lapses on an idle
+    /// connection), so an exchange neither schedules nor cancels one.
+    private var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
 
     init(target: UpstreamTarget, pool: UpstreamPool, maximumResponseBytes: Int) {
         self.target = target
@@ -48,7 +51,13 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         keepAlive = exchange.head.isKeepAlive
         timeout = exchange.timeout
         lastRead = .now()
-        scheduleTimer(at: lastRead + timeout)
+        if let timer, timer.deadline <= lastRead + timeout {
+            // Armed by an earlier exchange: it fires no later than this one's deadline, and then
+            // waits on for the rest.
+        } else {
+            timer?.task.cancel()
+            scheduleTimer(at: lastRead + timeout)
+        }
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
@@ -127,8 +136,6 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     /// The answer ended: back to the pool if the connection may carry another exchange.
     private func finishExchange(context: ChannelHandlerContext) {
         state = .idle
-        timer?.cancel()
-        timer = nil
         let reusable =
             keepAlive && requestWritten && context.channel.isActive
             && pool.release(
@@ -144,7 +151,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     private func fail(_ error: any Error, close: Bool) {
         let previous = state
         state = .closed
-        timer?.cancel()
+        timer?.task.cancel()
         timer = nil
         switch previous {
         case .awaitingHead(let promise, _), .collecting(_, _, let promise): promise.fail(error)
@@ -156,13 +163,15 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     private func scheduleTimer(at deadline: NIODeadline) {
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+        timer = (task, deadline)
     }
 
     /// The read timeout: fails the exchange if nothing was read for `timeout`, else waits on.
     private func timerFired() {
+        timer = nil
         switch state {
-        case .idle, .closed: return
+        case .idle, .closed: return  // between exchanges: the next one arms it again
         case .awaitingHead, .collecting, .streaming: break
         }
         let due = lastRead + timeout

@@ -31,6 +31,22 @@ struct GovernanceTests {
         #expect(budget.thresholdsCrossed(from: Cost(decimal: "30")!, to: Cost(decimal: "31")!) == [])
     }
 
+    @Test func modelPatternsIgnoreCaseAndMatchPrefixes() {
+        #expect(ModelPattern.matches("*", "anything"))
+        #expect(ModelPattern.matches("gpt-4o", "GPT-4o"))
+        #expect(!ModelPattern.matches("gpt-4o", "gpt-4o-mini"))
+        #expect(!ModelPattern.matches("gpt-4o-mini", "gpt-4o"))
+        #expect(ModelPattern.matches("GPT-*", "gpt-4o-mini"))
+        #expect(ModelPattern.matches("gpt-4o*", "gpt-4o"))
+        #expect(!ModelPattern.matches("gpt-4o*", "gpt-4"))
+        #expect(!ModelPattern.matches("claude-*", "gpt-4o"))
+        #expect(!ModelPattern.matches("gpt-[", "gpt-{"))  // '[' and '{' differ by the case bit only
+        // Beyond ASCII, Unicode's lowercasing.
+        #expect(ModelPattern.matches("MODÈLE-*", "modèle-7b"))
+        #expect(ModelPattern.matches("Ünïcode", "üNÏCODE"))
+        #expect(!ModelPattern.matches("modèle", "modele"))
+    }
+
     @Test func keyPolicyMatchesPatternsAndDenies() {
         let policy = KeyPolicy(models: ["gpt-4o-mini", "claude-*"], deniedModels: ["claude-opus-*"])
         #expect(policy.allows(model: "gpt-4o-mini") && policy.allows(model: "claude-sonnet-4-5"))

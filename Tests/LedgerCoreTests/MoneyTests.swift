@@ -10,6 +10,30 @@ import Testing
         #expect(Cost.zero.decimalString == "0.00")
     }
 
+    @Test func decimalsFormatAtEveryScaleAndSign() {
+        #expect(DecimalText.format(0, scale: 0, minimumFractionDigits: 0) == "0")
+        #expect(DecimalText.format(-7, scale: 0, minimumFractionDigits: 2) == "-7")
+        #expect(DecimalText.format(1_500, scale: 3, minimumFractionDigits: 0) == "1.5")
+        #expect(DecimalText.format(1_000, scale: 3, minimumFractionDigits: 0) == "1")
+        #expect(DecimalText.format(-5, scale: 3, minimumFractionDigits: 1) == "-0.005")
+        #expect(DecimalText.format(5, scale: 2, minimumFractionDigits: 4) == "0.05")
+        #expect(
+            DecimalText.format(Int128.max, scale: 12, minimumFractionDigits: 2)
+                == "170141183460469231731687303.715884105727")
+        #expect(
+            DecimalText.format(Int128.min, scale: 0, minimumFractionDigits: 0)
+                == "-170141183460469231731687303715884105728")
+        #expect(
+            DecimalText.format(Int128.min, scale: 38, minimumFractionDigits: 0)
+                == "-1.70141183460469231731687303715884105728")
+        for value: Int128 in [0, 1, -1, 99, 100, 123_456_789, -987_654_321_000] {
+            for scale in [0, 2, 6, 12] {
+                let text = DecimalText.format(value, scale: scale, minimumFractionDigits: 0)
+                #expect(DecimalText.parse(text, scale: scale) == value, "\(value) at scale \(scale): \(text)")
+            }
+        }
+    }
+
     @Test func costParsesDecimalStrings() {
         #expect(Cost(decimal: "0.0123375")?.picodollars == 12_337_500_000)
         #expect(Cost(decimal: "-1.5")?.picodollars == -1_500_000_000_000)

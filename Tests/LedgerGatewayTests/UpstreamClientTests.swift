@@ -105,6 +105,32 @@ import Testing
         }
     }
 
+    @Test func aReusedConnectionTimesOutByItsOwnExchangesTimeout() async throws {
+        try await withServer { server, client in
+            // The read timer armed by an earlier exchange stays armed: one that would fire later
+            // than the new exchange's deadline is replaced, one that fires earlier waits on.
+            _ = try await post(client, "http://127.0.0.1:\(server.port)/ok", timeout: .seconds(120))
+            let started = ContinuousClock.now
+            await #expect(throws: UpstreamError.readTimeout) {
+                _ = try await post(client, "http://127.0.0.1:\(server.port)/stall", timeout: .milliseconds(200))
+            }
+            #expect(ContinuousClock.now - started < .seconds(60), "the 200 ms timeout, not the first call's 120 s")
+            #expect(server.connections == 1, "the stalled exchange ran on the reused connection")
+            for _ in 0..<3 {
+                let response = try await post(
+                    client, "http://127.0.0.1:\(server.port)/ok", timeout: .milliseconds(300))
+                #expect(response.status == .ok)
+            }
+            // A short-lived timer from the calls above fires between exchanges and lapses; the next
+            // stall is still timed out.
+            try await Task.sleep(for: .milliseconds(400))
+            await #expect(throws: UpstreamError.readTimeout) {
+                _ = try await post(client, "http://127.0.0.1:\(server.port)/stall", timeout: .milliseconds(200))
+            }
+            #expect(server.connections == 2, "the second stall also ran on a reused connection")
+        }
+    }
+
     @Test func streamsArriveChunkByChunkAndTheTimeoutIsBetweenReads() async throws {
         try await withServer { server, client in
             // 6 events 100 ms apart with a 300 ms timeout: the whole stream takes longer than the

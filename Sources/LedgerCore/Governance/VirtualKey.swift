@@ -134,7 +134,22 @@ public enum ModelPattern {
     /// Whether `name` matches `pattern` (case-insensitive).
     public static func matches(_ pattern: String, _ name: String) -> Bool {
         if pattern == "*" { return true }
-        if pattern.hasSuffix("*") { return name.lowercased().hasPrefix(pattern.dropLast().lowercased()) }
+        let wildcard = pattern.utf8.last == UInt8(ascii: "*")
+        // ASCII names (all of the providers' models) are compared byte by byte, without a copy.
+        var patternBytes = pattern.utf8[...]
+        if wildcard { patternBytes = patternBytes.dropLast() }
+        let nameBytes = name.utf8
+        if patternBytes.allSatisfy({ $0 < 0x80 }) && nameBytes.allSatisfy({ $0 < 0x80 }) {
+            guard wildcard ? nameBytes.count >= patternBytes.count : nameBytes.count == patternBytes.count else {
+                return false
+            }
+            return zip(patternBytes, nameBytes).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
+        }
+        if wildcard { return name.lowercased().hasPrefix(pattern.dropLast().lowercased()) }
         return pattern.lowercased() == name.lowercased()
+    }
+
+    private static func asciiLowercase(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 }

@@ -56,21 +56,36 @@ public enum DecimalText {
     /// Formats an integer scaled by 10^scale as a decimal string, trimming trailing zeros down to
     /// `minimumFractionDigits`.
     public static func format(_ value: Int128, scale: Int, minimumFractionDigits: Int) -> String {
-        let negative = value < 0
-        let magnitude = negative ? -value : value
-        let unit = powerOfTen(scale)
-        let whole = magnitude / unit
-        var fraction = String(magnitude % unit)
-        if scale > 0 {
-            fraction = String(repeating: "0", count: scale - fraction.count) + fraction
-        } else {
-            fraction = ""
+        // Written digit by digit from the end into a small buffer (every gateway answer carries a
+        // cost): the fraction's `scale` digits less the trailing zeros, then the whole part.
+        let magnitude = value.magnitude
+        let unit = UInt128(powerOfTen(scale))
+        var whole = magnitude / unit
+        var fraction = magnitude % unit
+        var fractionDigits = scale
+        while fractionDigits > minimumFractionDigits, fraction % 10 == 0 {
+            fraction /= 10
+            fractionDigits -= 1
         }
-        while fraction.count > minimumFractionDigits, fraction.last == "0" {
-            fraction.removeLast()
+        // 39 digits at most on either side, a point and a sign.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * 40 + 2) { buffer in
+            var start = buffer.count
+            func put(_ byte: UInt8) {
+                start -= 1
+                buffer[start] = byte
+            }
+            for _ in 0..<fractionDigits {
+                put(UInt8(ascii: "0") + UInt8(fraction % 10))
+                fraction /= 10
+            }
+            if fractionDigits > 0 { put(UInt8(ascii: ".")) }
+            repeat {
+                put(UInt8(ascii: "0") + UInt8(whole % 10))
+                whole /= 10
+            } while whole > 0
+            if value < 0 { put(UInt8(ascii: "-")) }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start...]), as: UTF8.self)
         }
-        let sign = negative && magnitude != 0 ? "-" : ""
-        return fraction.isEmpty ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
     }
 
     /// `numerator / denominator` rounded half to even. `denominator` must be positive.

@@ -65,7 +65,9 @@ public enum EventJSONLine {
         if !event.tags.isEmpty {
             key("tags")
             line.append(UInt8(ascii: "{"))
-            for (index, tag) in event.tags.sorted(by: { $0.key < $1.key }).enumerated() {
+            // Sorted, so a line is the same whatever the dictionary's order (one tag needs no sort).
+            let tags = event.tags.count == 1 ? Array(event.tags) : event.tags.sorted(by: { $0.key < $1.key })
+            for (index, tag) in tags.enumerated() {
                 if index > 0 { line.append(UInt8(ascii: ",")) }
                 quote(tag.key, into: &line)
                 line.append(UInt8(ascii: ":"))
