@@ -257,26 +257,29 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func sendWhole(_ reply: ProviderReply, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         sendHead(reply, keepAlive: keepAlive, streamed: false, context: context)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        ended(trailers: nil, keepAlive: keepAlive, context: context)
+        ended(trailers: nil, keepAlive: keepAlive, promise: nil, context: context)
     }
 
-    /// Writes the end of the answer; the connection then serves what waited, or closes.
-    @discardableResult
-    fileprivate func ended(trailers: HTTPHeaders?, keepAlive: Bool, context: ChannelHandlerContext)
-        -> EventLoopFuture<Void>
-    {
-        let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
+    /// Writes the end of the answer (completing `promise` when it is written); the connection
+    /// then serves what waited, or closes.
+    fileprivate func ended(
+        trailers: HTTPHeaders?, keepAlive: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
+    ) {
+        let closing = !keepAlive || closeWhenAnswered
+        // A promise only where someone waits for the write: not for a whole answer that keeps
+        // the connection open.
+        let written = closing ? (promise ?? context.eventLoop.makePromise()) : promise
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
         call = nil
         state = .idle
         callsAnswered += 1
-        if !keepAlive || closeWhenAnswered {
+        if closing {
             held.removeAll()
             let channel = context.channel
-            written.whenComplete { _ in channel.close(promise: nil) }
+            written?.futureResult.whenComplete { _ in channel.close(promise: nil) }
         } else {
             resume(context: context)
         }
-        return written
     }
 
     /// The provider route (and Azure deployment) a path names, if any.
@@ -348,7 +351,9 @@ private struct ChannelReplyWriter: ReplyBodyWriter {
     func finish(trailers: [(String, String)]) async throws {
         let keepAlive = self.keepAlive
         try await connection.submit { handler, context in
-            handler.ended(trailers: HTTPHeaders(trailers), keepAlive: keepAlive, context: context)
+            let written = context.eventLoop.makePromise(of: Void.self)
+            handler.ended(trailers: HTTPHeaders(trailers), keepAlive: keepAlive, promise: written, context: context)
+            return written.futureResult
         }
     }
 }

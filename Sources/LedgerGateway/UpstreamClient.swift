@@ -217,6 +217,18 @@ struct UpstreamTarget: Hashable, Sendable {
 
     var isIPAddress: Bool { host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." } }
 
+    // The Host header follows from the rest: not compared, not hashed (the pool hashes targets).
+    static func == (lhs: UpstreamTarget, rhs: UpstreamTarget) -> Bool {
+        lhs.tls == rhs.tls && lhs.host == rhs.host && lhs.port == rhs.port && lhs.caFile == rhs.caFile
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(tls)
+        hasher.combine(host)
+        hasher.combine(port)
+        hasher.combine(caFile)
+    }
+
     /// The target and the path (with query) of an `http://` or `https://` URL.
     static func parse(_ url: String) throws(UpstreamError) -> (UpstreamTarget, String) {
         let tls: Bool
