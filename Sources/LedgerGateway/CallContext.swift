@@ -1,26 +1,30 @@
 import LedgerCore
+import NIOCore
 
-/// Everything known about one admitted call, carried from admission to recording.
+/// Everything known about one admitted call, carried from admission to recording. The model,
+/// upstream, tags and reservation are settled by the budgets (a soft budget's fallback model).
 struct CallContext: Sendable {
     let requestID: String
     let route: APIRoute
     let started: Timestamp
     let startedInstant: ContinuousClock.Instant
     let key: VirtualKey
-    let upstream: UpstreamConfiguration
+    var upstream: UpstreamConfiguration
     /// The model sent upstream (after aliases and fallbacks).
-    let model: String
+    var model: String
     let attribution: Attribution
-    let tags: [String: String]
+    var tags: [String: String]
     /// Hard and soft budgets that apply; holds were placed on the hard ones.
     let budgets: [Budget]
-    let reserved: Cost
+    var reserved: Cost
     let inspection: RequestInspection
     /// Bytes of the request body: the worst-case prompt size.
     let promptBytes: Int
     let rateSubjects: [String]
     /// Protocol headers from the caller that go upstream (`anthropic-version`, …).
     let forwardedHeaders: [(String, String)]
+    /// The event loop of the caller's connection, where a new upstream connection is opened.
+    let eventLoop: (any EventLoop)?
 
     /// The request's prompt tokens, estimated when the response does not say (4 bytes a token).
     var estimatedPromptTokens: Int64 { Int64(promptBytes / 4) }

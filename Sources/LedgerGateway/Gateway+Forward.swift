@@ -9,7 +9,6 @@ import NIOHTTP1
 extension Gateway {
     /// Sends an admitted call upstream and relays the answer; records the usage on every path.
     func forward(_ call: CallContext, body: ByteBuffer) async -> ProviderReply {
-        let family = call.route.family
         let response: UpstreamResponse
         do {
             guard let address = upstreamAddresses[call.upstream.name] else {
@@ -19,35 +18,75 @@ extension Gateway {
                 to: address.target, path: upstreamPath(call, basePath: address.basePath),
                 headers: upstreamHeaders(call), body: body,
                 streamWanted: call.inspection.stream && call.route.isBilled,
-                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)))
+                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: call.eventLoop)
         } catch {
-            let (status, message) = upstreamFailure(error, call: call)
-            if call.route.isBilled && status == 499 {
-                // The caller went away and the call was cancelled: the provider has read the
-                // prompt, and what it wrote before the cancel is unknown.
-                var tokens = TokenCounts.zero
-                tokens.input = call.estimatedPromptTokens
-                _ = complete(call, tokens: tokens, outcome: .estimated, status: status)
-            } else if call.route.isBilled {
-                _ = complete(call, tokens: .zero, outcome: .error, status: status)
-            } else {
-                await release(call)
-            }
-            return errorReply(
-                family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
+            if !call.route.isBilled { await release(call) }
+            return failed(call, error, cancelled: Task.isCancelled)
         }
+        if case .stream(let chunks) = response.body {
+            metrics.upstreamLatency(
+                upstream: call.upstream.name, seconds: (ContinuousClock.now - call.startedInstant).seconds)
+            return stream(call, response: response, chunks: chunks)
+        }
+        if !call.route.isBilled { await release(call) }
+        return relay(call, response)
+    }
+
+    /// ``forward(_:body:)`` without a task, for a call with nothing to release (no budget hold)
+    /// and no stream to relay, on an idle upstream connection of the caller's event loop: the
+    /// answer, and how to cancel the call (on that loop). Nil when the call needs the task (then
+    /// `forward`).
+    func forwardNow(_ call: CallContext, body: ByteBuffer) -> (
+        EventLoopFuture<ProviderReply>, cancel: @Sendable () -> Void
+    )? {
+        guard let loop = call.eventLoop, call.budgets.isEmpty, !(call.inspection.stream && call.route.isBilled),
+            let address = upstreamAddresses[call.upstream.name],
+            let (answer, close) = upstreamClient.postNow(
+                to: address.target, path: upstreamPath(call, basePath: address.basePath),
+                headers: upstreamHeaders(call), body: body,
+                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: loop)
+        else { return nil }
+        // The caller went away: the connection is closed, and the failure that follows is a cancel.
+        let cancelled = NIOLoopBoundBox(false, eventLoop: loop)
+        let reply = answer.assumeIsolated().map { response in
+            self.relay(call, response)
+        }.recover { error in
+            self.failed(call, error, cancelled: cancelled.value)
+        }.nonisolated()
+        return (
+            reply,
+            {
+                cancelled.value = true
+                close()
+            }
+        )
+    }
+
+    /// The reply to an upstream call that failed, recorded when the route is billed.
+    private func failed(_ call: CallContext, _ error: any Error, cancelled: Bool) -> ProviderReply {
+        let (status, message) = upstreamFailure(error, call: call, cancelled: cancelled)
+        if call.route.isBilled && status == 499 {
+            // The caller went away and the call was cancelled: the provider has read the
+            // prompt, and what it wrote before the cancel is unknown.
+            var tokens = TokenCounts.zero
+            tokens.input = call.estimatedPromptTokens
+            _ = complete(call, tokens: tokens, outcome: .estimated, status: status)
+        } else if call.route.isBilled {
+            _ = complete(call, tokens: .zero, outcome: .error, status: status)
+        }
+        return errorReply(
+            call.route.family, status: status, message: message, code: "upstream_error", requestID: call.requestID)
+    }
+
+    /// The reply to a whole upstream answer, with its cost, recorded when the route is billed.
+    private func relay(_ call: CallContext, _ response: UpstreamResponse) -> ProviderReply {
         metrics.upstreamLatency(
             upstream: call.upstream.name, seconds: (ContinuousClock.now - call.startedInstant).seconds)
-        let bytes: ByteBuffer
-        switch response.body {
-        case .stream(let chunks): return stream(call, response: response, chunks: chunks)
-        case .whole(let whole): bytes = whole
-        }
+        guard case .whole(let bytes) = response.body else { preconditionFailure("a stream is relayed by stream()") }
         let status = Int(response.status.code)
         var headers = relayedHeaders(response.headers)
         headers.add(name: ProviderReply.requestIDHeader, value: call.requestID)
         guard call.route.isBilled else {
-            await release(call)
             return ProviderReply(status: response.status, headers: headers, body: .whole(bytes))
         }
         var tokens = TokenCounts.zero
@@ -110,7 +149,7 @@ extension Gateway {
             } catch {
                 // Unless the caller went away (its connection closed and cancelled the call, below),
                 // the upstream failed.
-                if !Task.isCancelled { failure = self.upstreamFailure(error, call: call) }
+                if !Task.isCancelled { failure = self.upstreamFailure(error, call: call, cancelled: false) }
             }
             if Task.isCancelled { clientGone = true }
             // Record before the response completes.
@@ -154,12 +193,12 @@ extension Gateway {
     private static let nullUsagePatterns = [Array(",\"usage\":null".utf8), Array("\"usage\":null,".utf8)]
 
     /// Status and message for an upstream that failed or did not answer in time.
-    func upstreamFailure(_ error: any Error, call: CallContext) -> (Int, String) {
+    func upstreamFailure(_ error: any Error, call: CallContext, cancelled: Bool) -> (Int, String) {
         let name = call.upstream.name
         let id = call.requestID
         // A caller that went away closes the upstream connection: whatever error that caused, the
         // call was cancelled, not failed by the upstream.
-        if Task.isCancelled || error is CancellationError {
+        if cancelled || error is CancellationError {
             return (499, "The request was cancelled. Request id \(id).")
         }
         switch error {

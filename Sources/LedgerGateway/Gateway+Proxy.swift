@@ -35,36 +35,99 @@ struct Refusal: Error {
     var headers: [(String, String)] = []
 }
 
+/// How a provider call goes on from the read that completed its request.
+enum CallStart {
+    /// Answered at once: a refusal.
+    case answered(ProviderReply)
+    /// Admitted and sent upstream on the caller's event loop, with no task: the answer (always a
+    /// reply, failures included), and how to cancel the call when the caller goes away.
+    case upstream(EventLoopFuture<ProviderReply>, cancel: @Sendable () -> Void)
+    /// The rest needs waiting (a key to load, budgets to reserve in the ledger, a connection to
+    /// open, a stream to relay): it runs in a task.
+    case task(@Sendable () async -> ProviderReply)
+}
+
 extension Gateway {
-    /// Serves one provider API call: the request's head and its body (nil when it was larger than
+    /// Starts one provider API call: the request's head and its body (nil when it was larger than
     /// `server.max_body_bytes`).
-    func handle(route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, deployment: String? = nil) async
-        -> ProviderReply
-    {
+    ///
+    /// Everything that needs no waiting is done here. With `withoutTask`, a call by a key already
+    /// loaded, with no budget to reserve, no stream to relay and an idle upstream connection on
+    /// `loop` (the one that read the request) goes upstream without a task, and its answer is
+    /// relayed from the upstream's read. Any other call goes on in a task from the point it
+    /// reached.
+    func start(
+        route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, deployment: String?, on loop: any EventLoop,
+        withoutTask: Bool
+    ) -> CallStart {
         let requestID = Self.newRequestID()
         metrics.started()
+        do {
+            let clock = CallClock()
+            let secret = try Self.requiredSecret(from: head.headers)
+            guard let key = cachedKey(secret: secret) else {
+                return .task {
+                    await self.finishing(route, requestID) {
+                        let key = try await self.loadKey(secret: secret)
+                        let screened = try self.screen(
+                            route: route, head: head, body: body, requestID: requestID, deployment: deployment,
+                            key: key, clock: clock, loop: loop)
+                        return try await self.reserveAndForward(screened)
+                    }
+                }
+            }
+            let screened = try screen(
+                route: route, head: head, body: body, requestID: requestID, deployment: deployment, key: key,
+                clock: clock, loop: loop)
+            guard screened.call.budgets.isEmpty else {
+                return .task { await self.finishing(route, requestID) { try await self.reserveAndForward(screened) } }
+            }
+            let call = screened.call
+            let buffer = try upstreamBody(screened)
+            if withoutTask, let (answer, cancel) = forwardNow(call, body: buffer) {
+                let metrics = self.metrics
+                metrics.startedWithoutTask()
+                answer.whenComplete { _ in metrics.finished() }
+                return .upstream(answer, cancel: cancel)
+            }
+            return .task { await self.finishing(route, requestID) { await self.forward(call, body: buffer) } }
+        } catch {
+            metrics.finished()
+            return .answered(reply(for: error, route: route, requestID: requestID))
+        }
+    }
+
+    /// Runs the rest of a call in its task: a refusal becomes its error reply, and the call leaves
+    /// the in-flight gauge at the end.
+    private func finishing(
+        _ route: APIRoute, _ requestID: String, _ body: () async throws -> ProviderReply
+    ) async -> ProviderReply {
         defer { metrics.finished() }
         do {
-            let call = try await admit(
-                route: route, head: head, body: body, requestID: requestID, deployment: deployment)
-            return await forward(call.call, body: call.body)
-        } catch let refusal as Refusal {
-            metrics.refused(reason: refusal.reason, route: route)
-            logger.info(
-                "refused",
-                metadata: [
-                    "request_id": "\(requestID)", "reason": "\(refusal.reason)", "status": "\(refusal.status)",
-                    "code": "\(refusal.code)",
-                ])
-            return errorReply(
-                route.family, status: refusal.status, message: refusal.message, code: refusal.code,
-                requestID: requestID, extraHeaders: refusal.headers)
+            return try await body()
         } catch {
+            return reply(for: error, route: route, requestID: requestID)
+        }
+    }
+
+    /// A refusal's error reply (counted and logged), or a 500 for anything else.
+    private func reply(for error: any Error, route: APIRoute, requestID: String) -> ProviderReply {
+        guard let refusal = error as? Refusal else {
             logger.error("internal error", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
             return errorReply(
                 route.family, status: 500, message: "TokenLedger failed to handle the request: \(error)",
                 code: "internal_error", requestID: requestID)
         }
+        metrics.refused(reason: refusal.reason, route: route)
+        logger.info(
+            "refused",
+            metadata: [
+                "request_id": "\(requestID)", "reason": "\(refusal.reason)", "status": "\(refusal.status)",
+                "code": "\(refusal.code)",
+            ])
+        return errorReply(
+            route.family, status: refusal.status, message: refusal.message, code: refusal.code,
+            requestID: requestID, extraHeaders: refusal.headers)
     }
 
     static func newRequestID() -> String {
@@ -118,20 +181,34 @@ extension Gateway {
 
     // MARK: - Admission
 
-    /// Authenticates, reads the body, applies policy, attribution, rate limits and budgets.
-    private func admit(
-        route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, requestID: String, deployment: String?
-    ) async throws -> (call: CallContext, body: ByteBuffer) {
-        let startedInstant = ContinuousClock.now
+    /// When a call started, by the wall clock (its event's time) and the monotonic one (latency).
+    struct CallClock: Sendable {
         let started = Timestamp.current
-        // The key.
-        guard let secret = Self.secret(from: head.headers) else {
+        let instant = ContinuousClock.now
+    }
+
+    /// A call that passed every check that needs no waiting, with the budgets that apply to it
+    /// (not yet reserved), its body, and the model the caller asked for.
+    struct Screened: Sendable {
+        var call: CallContext
+        var buffer: ByteBuffer
+        var requested: String
+    }
+
+    /// The caller's key, or the 401 that says how to send one.
+    private static func requiredSecret(from headers: HTTPHeaders) throws(Refusal) -> String {
+        guard let secret = secret(from: headers) else {
             throw Refusal(
                 status: 401,
                 message:
                     "No API key. Send your TokenLedger key as 'Authorization: Bearer tl-…' (or in 'x-api-key'); create one with `tokenledger keys create`.",
                 code: "missing_api_key", reason: "auth")
         }
+        return secret
+    }
+
+    /// The key of a secret, from the ledger; a secret that is no key is refused.
+    private func loadKey(secret: String) async throws -> VirtualKey {
         guard let key = try await key(secret: secret) else {
             throw Refusal(
                 status: 401,
@@ -139,7 +216,16 @@ extension Gateway {
                     "The API key \(VirtualKey.prefix(of: secret)) is not a TokenLedger key. Provider keys are not accepted here; use a key from `tokenledger keys create`.",
                 code: "invalid_api_key", reason: "auth")
         }
-        if let reason = key.unusableReason(at: started) {
+        return key
+    }
+
+    /// The key's state, the body, policy, model and route, attribution and rate limits; and the
+    /// budgets that apply (reserved by ``reserveAndForward(_:)``).
+    private func screen(
+        route: APIRoute, head: HTTPRequestHead, body: ByteBuffer?, requestID: String, deployment: String?,
+        key: VirtualKey, clock: CallClock, loop: any EventLoop
+    ) throws -> Screened {
+        if let reason = key.unusableReason(at: clock.started) {
             throw Refusal(
                 status: 401, message: "The API key cannot be used: \(reason).", code: "invalid_api_key", reason: "auth")
         }
@@ -151,7 +237,7 @@ extension Gateway {
                 code: "wrong_key_purpose", reason: "auth")
         }
         // The body.
-        guard var buffer = body else {
+        guard let buffer = body else {
             throw Refusal(
                 status: 413,
                 message:
@@ -161,11 +247,11 @@ extension Gateway {
         let bytes = buffer.readableBytesView
         // Only the fields the gateway reads are built; the rest (messages, tools) is checked and
         // passed on as it came.
-        var body = try Self.requestBody(
+        var fields = try Self.requestBody(
             JSONRowParser.members(of: bytes) { name, _ in RequestInspection.reads(name) }, bytes: bytes)
-        if body["model"] == nil, let deployment { body["model"] = .string(deployment) }
-        var inspection: RequestInspection
-        switch RequestInspection.read(body, route: route) {
+        if fields["model"] == nil, let deployment { fields["model"] = .string(deployment) }
+        let inspection: RequestInspection
+        switch RequestInspection.read(fields, route: route) {
         case .success(let value): inspection = value
         case .failure(let error):
             throw Refusal(
@@ -174,7 +260,7 @@ extension Gateway {
         }
         // The model: alias, policy and route.
         let requested = inspection.model
-        var model = configuration.aliases[requested] ?? requested
+        let model = configuration.aliases[requested] ?? requested
         guard key.policy.allows(model: model) || key.policy.allows(model: requested) else {
             throw Refusal(
                 status: 403,
@@ -182,7 +268,7 @@ extension Gateway {
                     "This key may not use the model '\(requested)'. It may use: \(models(for: key).prefix(40).joined(separator: ", ")).",
                 code: "model_not_allowed", reason: "model_policy")
         }
-        guard var upstream = upstream(for: model, route: route) else {
+        guard let upstream = upstream(for: model, route: route) else {
             throw Refusal(
                 status: 400,
                 message:
@@ -199,7 +285,7 @@ extension Gateway {
         if let team = attribution.team, let teamLimits = configuration.limits.teams[team] {
             limits.append(("team \(team)", teamLimits.rpm, teamLimits.tpm))
         }
-        if !limits.isEmpty, let refusal = limiter.admit(limits, now: started.microseconds) {
+        if !limits.isEmpty, let refusal = limiter.admit(limits, now: clock.started.microseconds) {
             throw Refusal(
                 status: 429,
                 message:
@@ -207,28 +293,43 @@ extension Gateway {
                 code: "rate_limit_exceeded", reason: "rate_limit",
                 headers: [("Retry-After", String(refusal.retryAfterSeconds))])
         }
-        // Budgets: reserve the worst case on every hard budget, or refuse.
-        let budgets = route.isBilled ? budgets(key: key, attribution: attribution) : []
-        var reserved = Cost.zero
         var callTags = tags
         callTags["key"] = key.id
-        if !budgets.isEmpty {
+        let call = CallContext(
+            requestID: requestID, route: route, started: clock.started, startedInstant: clock.instant, key: key,
+            upstream: upstream, model: model, attribution: attribution, tags: callTags,
+            budgets: route.isBilled ? budgets(key: key, attribution: attribution) : [], reserved: .zero,
+            inspection: inspection, promptBytes: buffer.readableBytes,
+            // Tokens are counted where a token limit applies.
+            rateSubjects: limits.compactMap { $0.tpm == nil ? nil : $0.subject },
+            forwardedHeaders: Self.forwardedHeaders.compactMap { name in
+                head.headers.first(name: name).map { (name, $0) }
+            },
+            eventLoop: loop)
+        return Screened(call: call, buffer: buffer, requested: requested)
+    }
+
+    /// Reserves the worst case on every hard budget (or refuses, or routes to a soft budget's
+    /// fallback model), then sends the call upstream.
+    private func reserveAndForward(_ screened: Screened) async throws -> ProviderReply {
+        var call = screened.call
+        if !call.budgets.isEmpty {
             var allowFallback = true
             while true {
                 do throws(PricingError) {
-                    reserved = try estimate(
-                        provider: upstream.pricingProvider, model: model, inspection: inspection,
-                        promptBytes: bytes.count, route: route)
+                    call.reserved = try estimate(
+                        provider: call.upstream.pricingProvider, model: call.model, inspection: call.inspection,
+                        promptBytes: call.promptBytes, route: call.route)
                 } catch {
                     throw Refusal(
                         status: 400,
                         message:
-                            "The model '\(model)' has no complete price, so this call cannot be checked against its budgets: \(error)",
+                            "The model '\(call.model)' has no complete price, so this call cannot be checked against its budgets: \(error)",
                         code: "unpriced_model", reason: "unpriced_model")
                 }
                 let decision = try await governance.reserve(
-                    requestID: requestID, estimate: reserved, budgets: budgets, now: started, holdFor: holdSeconds,
-                    allowFallback: allowFallback)
+                    requestID: call.requestID, estimate: call.reserved, budgets: call.budgets, now: call.started,
+                    holdFor: holdSeconds, allowFallback: allowFallback)
                 switch decision {
                 case .reserved: break
                 case .refused(let refusal):
@@ -236,46 +337,44 @@ extension Gateway {
                         status: 429, message: refusal.message, code: "budget_exceeded", reason: "budget",
                         headers: [("x-should-retry", "false")])
                 case .fallback(let fallback, let budget):
-                    guard let fallbackUpstream = self.upstream(for: fallback, route: route) else {
+                    guard let fallbackUpstream = self.upstream(for: fallback, route: call.route) else {
                         throw Refusal(
                             status: 429,
                             message:
                                 "The soft budget \(budget.id) is spent and its fallback model '\(fallback)' is not served by this gateway.",
                             code: "budget_exceeded", reason: "budget")
                     }
-                    callTags["fallback_from"] = model
-                    callTags["fallback_budget"] = budget.id
-                    model = fallback
-                    upstream = fallbackUpstream
+                    call.tags["fallback_from"] = call.model
+                    call.tags["fallback_budget"] = budget.id
+                    call.model = fallback
+                    call.upstream = fallbackUpstream
                     allowFallback = false
                     continue
                 }
                 break
             }
         }
-        // The body sent upstream: the routed model, and usage asked for on OpenAI streams.
+        let body = try upstreamBody(Screened(call: call, buffer: screened.buffer, requested: screened.requested))
+        return await forward(call, body: body)
+    }
+
+    /// The body sent upstream: the routed model, and usage asked for on OpenAI streams.
+    private func upstreamBody(_ screened: Screened) throws(Refusal) -> ByteBuffer {
+        let call = screened.call
+        let inspection = call.inspection
         let askUsage =
-            inspection.stream && !inspection.callerAskedForUsage && (route == .chatCompletions || route == .completions)
-        if model != requested || askUsage {
-            body = try Self.requestBody(JSONRowParser.members(of: bytes), bytes: bytes)
-            body["model"] = .string(model)
-            if askUsage {
-                var options = body["stream_options"]?.objectValue ?? [:]
-                options["include_usage"] = .bool(true)
-                body["stream_options"] = .object(options)
-            }
-            buffer = ByteBuffer(string: JSONValue.object(body).serialized())
+            inspection.stream && !inspection.callerAskedForUsage
+            && (call.route == .chatCompletions || call.route == .completions)
+        guard call.model != screened.requested || askUsage else { return screened.buffer }
+        let bytes = screened.buffer.readableBytesView
+        var body = try Self.requestBody(JSONRowParser.members(of: bytes), bytes: bytes)
+        body["model"] = .string(call.model)
+        if askUsage {
+            var options = body["stream_options"]?.objectValue ?? [:]
+            options["include_usage"] = .bool(true)
+            body["stream_options"] = .object(options)
         }
-        // Tokens are counted where a token limit applies.
-        let rateSubjects = limits.compactMap { $0.tpm == nil ? nil : $0.subject }
-        let call = CallContext(
-            requestID: requestID, route: route, started: started, startedInstant: startedInstant, key: key,
-            upstream: upstream, model: model, attribution: attribution, tags: callTags, budgets: budgets,
-            reserved: reserved, inspection: inspection, promptBytes: bytes.count, rateSubjects: rateSubjects,
-            forwardedHeaders: Self.forwardedHeaders.compactMap { name in
-                head.headers.first(name: name).map { (name, $0) }
-            })
-        return (call, buffer)
+        return ByteBuffer(string: JSONValue.object(body).serialized())
     }
 
     /// A parsed request body, or the 400 that says where it is not valid JSON.

@@ -211,16 +211,23 @@ public final class Gateway: Sendable {
 
     /// The key a secret belongs to, from the cache or the store.
     func key(secret: String) async throws -> VirtualKey? {
+        if let cached = cachedKey(secret: secret) { return cached }
         let now = Timestamp.current.microseconds
-        if let cached = keyCache.withLock({ $0[secret] }), now - cached.loadedAt < Self.keyCacheMicroseconds {
-            return cached.key
-        }
         guard let key = try await governance.key(secretHash: SHA256.hex(secret)) else { return nil }
         keyCache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }
             cache[secret] = (key, now)
         }
         return key
+    }
+
+    /// The key of a secret when it was loaded recently enough to be used without the ledger.
+    func cachedKey(secret: String) -> VirtualKey? {
+        let now = Timestamp.current.microseconds
+        guard let cached = keyCache.withLock({ $0[secret] }), now - cached.loadedAt < Self.keyCacheMicroseconds else {
+            return nil
+        }
+        return cached.key
     }
 
     /// The budgets that apply to a call by `key` attributed to `attribution`: the key's own, and

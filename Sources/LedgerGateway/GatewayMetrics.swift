@@ -38,6 +38,7 @@ final class GatewayMetrics: Sendable {
         var teams: Set<String> = []
         var models: Set<String> = []
         var inFlight: Int64 = 0
+        var callsWithoutTask: Int64 = 0
     }
 
     private let state = Mutex(State())
@@ -68,6 +69,10 @@ final class GatewayMetrics: Sendable {
 
     func started() { state.withLock { $0.inFlight += 1 } }
     func finished() { state.withLock { $0.inFlight -= 1 } }
+    /// Counts a call sent upstream and answered from the event loop, without a task.
+    func startedWithoutTask() { state.withLock { $0.callsWithoutTask += 1 } }
+    /// Calls sent upstream without a task so far (not exported: how a call ran is not a series).
+    var callsWithoutTask: Int64 { state.withLock { $0.callsWithoutTask } }
     /// Provider calls being served (the `tokenledger_requests_in_flight` gauge).
     var inFlight: Int64 { state.withLock { $0.inFlight } }
 

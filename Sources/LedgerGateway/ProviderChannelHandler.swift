@@ -50,7 +50,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Parts that arrived while an earlier request was being answered, in order.
     private var held = CircularBuffer<HTTPServerRequestPart>()
     private var heldBytes = 0
-    private var call: Task<Void, Never>?
+    /// Cancels the call in progress (its task, or its upstream exchange).
+    private var cancelCall: (@Sendable () -> Void)?
     /// The server is shutting down: close once the call in progress is answered.
     private var closeWhenAnswered = false
     /// Calls started and answered on this connection (a streamed answer that did not end is
@@ -165,8 +166,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         // The client went away: a call in progress is cancelled (and recorded as such).
-        call?.cancel()
-        call = nil
+        cancelCall?()
+        cancelCall = nil
         held.removeAll()
         context.fireChannelInactive()
     }
@@ -201,9 +202,12 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         let keepAlive = incoming.head.isKeepAlive
         callsStarted += 1
         let number = callsStarted
-        let operation: @Sendable () async -> Void = {
-            let reply = await gateway.handle(
-                route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment)
+        // A call on an idle gateway goes on inside this read, with no task when it can (see
+        // `Gateway.start`): at a low rate that is the shorter way to the upstream and back. While
+        // other calls are being served it goes on in a task queued on the loop, which runs after
+        // the reads at hand and serves more calls a second under load.
+        let idle = gateway.metrics.inFlight == 0
+        let deliver: @Sendable (ProviderReply) async -> Void = { reply in
             switch reply.body {
             case .whole(let body):
                 connection.run { handler, context in
@@ -226,20 +230,40 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 }
             }
         }
-        // A call on an idle gateway starts inside this read, up to its first wait (the upstream's
-        // answer): at a low rate that is the shorter way to the upstream. While other calls are
-        // being served, the task is queued on the event loop instead (the loop runs it after the
-        // reads at hand), which serves more calls a second under load. Either way its jobs run on
-        // this loop: `NIOSingletons` installs the loops as Swift concurrency's global executor,
-        // and jobs go to the loop they are enqueued from.
-        let task: Task<Void, Never>
-        if gateway.metrics.inFlight == 0, #available(macOS 26, *) {
-            task = Task.immediate(operation: operation)
-        } else {
-            task = Task(operation: operation)
+        let operation: @Sendable () async -> ProviderReply
+        switch gateway.start(
+            route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment,
+            on: context.eventLoop, withoutTask: idle)
+        {
+        case .answered(let reply):
+            guard case .whole(let body) = reply.body else { preconditionFailure("a refusal is a whole reply") }
+            sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
+            return
+        case .upstream(let answer, let cancel):
+            // Relayed from the upstream's read, on this loop; no task unless the reply streams.
+            cancelCall = cancel
+            answer.assumeIsolated().whenSuccess { reply in
+                if case .whole(let body) = reply.body {
+                    self.sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
+                } else {
+                    self.cancelCall = Task { await deliver(reply) }.cancel
+                }
+            }
+            return
+        case .task(let rest):
+            operation = rest
         }
-        // A call answered without waiting (a refusal) has already ended by now.
-        if callsAnswered < number { call = task }
+        // On an idle gateway the task goes on at once, up to its first wait. Either way its jobs
+        // run on this loop: `NIOSingletons` installs the loops as Swift concurrency's global
+        // executor, and jobs go to the loop they are enqueued from.
+        let task: Task<Void, Never>
+        if idle, #available(macOS 26, *) {
+            task = Task.immediate { await deliver(await operation()) }
+        } else {
+            task = Task { await deliver(await operation()) }
+        }
+        // A call answered without waiting has already ended by now.
+        if callsAnswered < number { cancelCall = task.cancel }
     }
 
     private func sendHead(_ reply: ProviderReply, keepAlive: Bool, streamed: Bool, context: ChannelHandlerContext) {
@@ -270,7 +294,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         // the connection open.
         let written = closing ? (promise ?? context.eventLoop.makePromise()) : promise
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
-        call = nil
+        cancelCall = nil
         state = .idle
         callsAnswered += 1
         if closing {

@@ -33,9 +33,10 @@ final class UpstreamClient: Sendable {
     }
 
     /// Sends a POST with a JSON body to `path` (with its query) on `target`.
+    /// A new connection is opened on `loop` (the caller's), else on the current one.
     func post(
         to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
-        timeout: TimeAmount
+        timeout: TimeAmount, on loop: (any EventLoop)? = nil
     ) async throws -> UpstreamResponse {
         var headers = headers
         headers.replaceOrAdd(name: "host", value: target.hostHeader)
@@ -51,8 +52,27 @@ final class UpstreamClient: Sendable {
                 try Task.checkCancellation()
             }
         }
-        let connection = try await connect(target)
+        let connection = try await connect(target, on: loop ?? MultiThreadedEventLoopGroup.singleton.any())
         return try await send(head, body: body, on: connection, streamWanted: streamWanted, timeout: timeout)
+    }
+
+    /// Sends a POST on an idle connection of the current event loop, without a task: the answer's
+    /// future, and a way to cancel the exchange (closing the connection). Nil when no idle
+    /// connection to `target` is on this loop (then ``post(to:path:headers:body:streamWanted:timeout:)``).
+    func postNow(
+        to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: TimeAmount,
+        on loop: any EventLoop
+    ) -> (answer: EventLoopFuture<UpstreamResponse>, cancel: @Sendable () -> Void)? {
+        guard let connection = pool.take(target, onlyOn: loop) else { return nil }
+        var headers = headers
+        headers.replaceOrAdd(name: "host", value: target.hostHeader)
+        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        let promise = loop.makePromise(of: UpstreamResponse.self)
+        connection.handler.value.start(
+            UpstreamExchange(head: head, body: body, streamWanted: false, timeout: timeout, promise: promise))
+        let channel = connection.channel
+        return (promise.futureResult, { channel.close(promise: nil) })
     }
 
     /// Closes the idle connections.
@@ -80,8 +100,7 @@ final class UpstreamClient: Sendable {
         }
     }
 
-    private func connect(_ target: UpstreamTarget) async throws -> UpstreamConnection {
-        let loop = MultiThreadedEventLoopGroup.singleton.any()
+    private func connect(_ target: UpstreamTarget, on loop: any EventLoop) async throws -> UpstreamConnection {
         let tls = target.tls ? try tlsContext(caFile: target.caFile) : nil
         let pool = self.pool
         let maximumResponseBytes = self.maximumResponseBytes
@@ -283,22 +302,24 @@ final class UpstreamPool: Sendable {
 
     /// An idle connection to `target`, preferably one on the current event loop. Connections idle
     /// longer than ``UpstreamClient/idleLimit`` are closed on the way.
-    func take(_ target: UpstreamTarget) -> UpstreamConnection? {
+    func take(_ target: UpstreamTarget, onlyOn loop: (any EventLoop)? = nil) -> UpstreamConnection? {
         let now = NIODeadline.now()
-        let (found, expired) = idle.withLock { idle in Self.take(from: &idle[target, default: []], now: now) }
+        let (found, expired) = idle.withLock { idle in
+            Self.take(from: &idle[target, default: []], now: now, onlyOn: loop)
+        }
         for connection in expired { connection.channel.close(promise: nil) }
         return found
     }
 
-    private static func take(from list: inout [Idle], now: NIODeadline) -> (
+    private static func take(from list: inout [Idle], now: NIODeadline, onlyOn loop: (any EventLoop)?) -> (
         UpstreamConnection?, expired: [UpstreamConnection]
     ) {
         // Oldest first: the expired ones are a prefix.
         let fresh = list.firstIndex { now - $0.since <= UpstreamClient.idleLimit } ?? list.endIndex
         let expired = list[..<fresh].map(\.connection)
         list.removeSubrange(..<fresh)
-        guard let index = list.lastIndex(where: { $0.connection.channel.eventLoop.inEventLoop }) ?? list.indices.last
-        else { return (nil, expired) }
+        let here = list.lastIndex { $0.connection.channel.eventLoop.inEventLoop }
+        guard let index = loop == nil ? here ?? list.indices.last : here else { return (nil, expired) }
         return (list.remove(at: index).connection, expired)
     }
 

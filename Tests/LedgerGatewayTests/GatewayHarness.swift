@@ -145,6 +145,16 @@ final class GatewayHarness: Sendable {
         return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
 
+    /// The `/metrics` text once it contains `text`, or after 2 s without it.
+    func metrics(containing text: String) async throws -> String {
+        var metrics = ""
+        for _ in 0..<40 where !metrics.contains(text) {
+            try await Task.sleep(for: .milliseconds(50))
+            metrics = try await get("/metrics", key: nil).body
+        }
+        return metrics
+    }
+
     func get(_ path: String, key: String?) async throws -> Reply {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }

@@ -56,6 +56,45 @@ enum RawClient {
         try await Task.sleep(for: .seconds(seconds))
     }
 
+    /// Sends `requests` one after the other on one keep-alive connection, each once the answer to
+    /// the one before has been read, and returns the answers. With `hangUpAfter`, the last one's
+    /// answer is not read: the connection is closed that many seconds after it was sent.
+    /// The socket is read on a thread of its own: a blocking read on one of Swift concurrency's
+    /// few threads could starve the gateway under test (in tests, its tasks run on them).
+    static func keepAlive(port: Int, _ requests: [String], hangUpAfter seconds: Double? = nil) async throws
+        -> [String]
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result {
+                        let descriptor = try connected(port: port)
+                        defer { close(descriptor) }
+                        var answers: [String] = []
+                        for (index, request) in requests.enumerated() {
+                            try transmit(request, on: descriptor)
+                            if let seconds, index == requests.count - 1 {
+                                usleep(useconds_t(seconds * 1_000_000))
+                                break
+                            }
+                            answers.append(try receive(on: descriptor) { isComplete($0) })
+                        }
+                        return answers
+                    })
+            }.start()
+        }
+    }
+
+    /// Whether `text` holds a whole answer with a `Content-Length` body.
+    private static func isComplete(_ text: String) -> Bool {
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return false }
+        return text[end.upperBound...].utf8.count >= length
+    }
+
     /// A `POST /v1/chat/completions` with `key` and a JSON body.
     static func chatRequest(key: String, body: String, extraHeaders: String = "") -> String {
         "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
