@@ -33,12 +33,9 @@ extension Gateway {
     }
 
     /// ``forward(_:body:)`` without a task, for a call with nothing to release (no budget hold)
-    /// and no stream to relay, on an idle upstream connection of the caller's event loop: the
-    /// answer, and how to cancel the call (on that loop). Nil when the call needs the task (then
-    /// `forward`).
-    func forwardNow(_ call: CallContext, body: ByteBuffer) -> (
-        EventLoopFuture<ProviderReply>, cancel: @Sendable () -> Void
-    )? {
+    /// and no stream to relay, on an idle upstream connection of the caller's event loop. Nil when
+    /// the call needs the task (then `forward`).
+    func forwardNow(_ call: CallContext, body: ByteBuffer) -> DirectCall? {
         guard let loop = call.eventLoop, call.budgets.isEmpty, !(call.inspection.stream && call.route.isBilled),
             let address = upstreamAddresses[call.upstream.name],
             let (answer, close) = upstreamClient.postNow(
@@ -46,20 +43,24 @@ extension Gateway {
                 headers: upstreamHeaders(call), body: body,
                 timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: loop)
         else { return nil }
-        // The caller went away: the connection is closed, and the failure that follows is a cancel.
-        let cancelled = NIOLoopBoundBox(false, eventLoop: loop)
-        let reply = answer.assumeIsolated().map { response in
-            self.relay(call, response)
-        }.recover { error in
-            self.failed(call, error, cancelled: cancelled.value)
-        }.nonisolated()
-        return (
-            reply,
-            {
-                cancelled.value = true
-                close()
+        metrics.startedWithoutTask()
+        return DirectCall(answer: answer, close: close) { result, cancelled -> DirectCall.Outcome in
+            switch result {
+            case .failure(UpstreamError.notSent) where !cancelled:
+                // The idle connection was closed by the upstream before the request went out:
+                // nothing reached it, so the task sends it on a fresh connection, as
+                // `forward(_:body:)` does.
+                return .retry {
+                    await self.finishing(call.route, call.requestID) { await self.forward(call, body: body) }
+                }
+            case .success(let response):
+                defer { self.metrics.finished() }
+                return .reply(self.relay(call, response))
+            case .failure(let error):
+                defer { self.metrics.finished() }
+                return .reply(self.failed(call, error, cancelled: cancelled))
             }
-        )
+        }
     }
 
     /// The reply to an upstream call that failed, recorded when the route is billed.
@@ -275,4 +276,42 @@ extension Gateway {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A call sent upstream without a task: its answer becomes the reply on the caller's event loop,
+/// where every use of it happens.
+final class DirectCall {
+    /// How the call ends.
+    enum Outcome {
+        /// The reply (also for a failed call).
+        case reply(ProviderReply)
+        /// The request did not go out: the rest of the call runs in a task.
+        case retry(@Sendable () async -> ProviderReply)
+    }
+
+    private let answer: EventLoopFuture<UpstreamResponse>
+    private let close: () -> Void
+    private let outcome: (Result<UpstreamResponse, any Error>, _ cancelled: Bool) -> Outcome
+    private var cancelled = false
+
+    init(
+        answer: EventLoopFuture<UpstreamResponse>, close: @escaping () -> Void,
+        outcome: @escaping (Result<UpstreamResponse, any Error>, _ cancelled: Bool) -> Outcome
+    ) {
+        self.answer = answer
+        self.close = close
+        self.outcome = outcome
+    }
+
+    /// The caller went away: the upstream connection closes, and the call is recorded as
+    /// cancelled.
+    func cancel() {
+        cancelled = true
+        close()
+    }
+
+    /// Calls `body` with the call's outcome once the upstream has answered or failed.
+    func whenDone(_ body: @escaping (Outcome) -> Void) {
+        answer.assumeIsolated().whenComplete { result in body(self.outcome(result, self.cancelled)) }
+    }
 }

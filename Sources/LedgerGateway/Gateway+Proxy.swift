@@ -39,9 +39,8 @@ struct Refusal: Error {
 enum CallStart {
     /// Answered at once: a refusal.
     case answered(ProviderReply)
-    /// Admitted and sent upstream on the caller's event loop, with no task: the answer (always a
-    /// reply, failures included), and how to cancel the call when the caller goes away.
-    case upstream(EventLoopFuture<ProviderReply>, cancel: @Sendable () -> Void)
+    /// Admitted and sent upstream on the caller's event loop, with no task.
+    case upstream(DirectCall)
     /// The rest needs waiting (a key to load, budgets to reserve in the ledger, a connection to
     /// open, a stream to relay): it runs in a task.
     case task(@Sendable () async -> ProviderReply)
@@ -84,12 +83,7 @@ extension Gateway {
             }
             let call = screened.call
             let buffer = try upstreamBody(screened)
-            if withoutTask, let (answer, cancel) = forwardNow(call, body: buffer) {
-                let metrics = self.metrics
-                metrics.startedWithoutTask()
-                answer.whenComplete { _ in metrics.finished() }
-                return .upstream(answer, cancel: cancel)
-            }
+            if withoutTask, let direct = forwardNow(call, body: buffer) { return .upstream(direct) }
             return .task { await self.finishing(route, requestID) { await self.forward(call, body: buffer) } }
         } catch {
             metrics.finished()
@@ -99,7 +93,7 @@ extension Gateway {
 
     /// Runs the rest of a call in its task: a refusal becomes its error reply, and the call leaves
     /// the in-flight gauge at the end.
-    private func finishing(
+    func finishing(
         _ route: APIRoute, _ requestID: String, _ body: () async throws -> ProviderReply
     ) async -> ProviderReply {
         defer { metrics.finished() }

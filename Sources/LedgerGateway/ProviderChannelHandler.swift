@@ -51,7 +51,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var held = CircularBuffer<HTTPServerRequestPart>()
     private var heldBytes = 0
     /// Cancels the call in progress (its task, or its upstream exchange).
-    private var cancelCall: (@Sendable () -> Void)?
+    private var cancelCall: (() -> Void)?
     /// The server is shutting down: close once the call in progress is answered.
     private var closeWhenAnswered = false
     /// Calls started and answered on this connection (a streamed answer that did not end is
@@ -239,14 +239,19 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             guard case .whole(let body) = reply.body else { preconditionFailure("a refusal is a whole reply") }
             sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
             return
-        case .upstream(let answer, let cancel):
+        case .upstream(let direct):
             // Relayed from the upstream's read, on this loop; no task unless the reply streams.
-            cancelCall = cancel
-            answer.assumeIsolated().whenSuccess { reply in
-                if case .whole(let body) = reply.body {
-                    self.sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
-                } else {
-                    self.cancelCall = Task { await deliver(reply) }.cancel
+            cancelCall = direct.cancel
+            direct.whenDone { outcome in
+                switch outcome {
+                case .reply(let reply):
+                    if case .whole(let body) = reply.body {
+                        self.sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
+                    } else {
+                        self.cancelCall = Task { await deliver(reply) }.cancel
+                    }
+                case .retry(let rest):
+                    self.cancelCall = Task { await deliver(await rest()) }.cancel
                 }
             }
             return

@@ -38,10 +38,7 @@ final class UpstreamClient: Sendable {
         to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
         timeout: TimeAmount, on loop: (any EventLoop)? = nil
     ) async throws -> UpstreamResponse {
-        var headers = headers
-        headers.replaceOrAdd(name: "host", value: target.hostHeader)
-        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        let head = Self.head(target: target, path: path, headers: headers, body: body)
         try Task.checkCancellation()
         if let connection = pool.take(target) {
             do {
@@ -64,15 +61,22 @@ final class UpstreamClient: Sendable {
         on loop: any EventLoop
     ) -> (answer: EventLoopFuture<UpstreamResponse>, cancel: @Sendable () -> Void)? {
         guard let connection = pool.take(target, onlyOn: loop) else { return nil }
-        var headers = headers
-        headers.replaceOrAdd(name: "host", value: target.hostHeader)
-        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        let head = Self.head(target: target, path: path, headers: headers, body: body)
         let promise = loop.makePromise(of: UpstreamResponse.self)
         connection.handler.value.start(
             UpstreamExchange(head: head, body: body, streamWanted: false, timeout: timeout, promise: promise))
         let channel = connection.channel
         return (promise.futureResult, { channel.close(promise: nil) })
+    }
+
+    /// A POST's head: the caller's headers, the target's `Host` and the body's length.
+    private static func head(target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer)
+        -> HTTPRequestHead
+    {
+        var headers = headers
+        headers.replaceOrAdd(name: "host", value: target.hostHeader)
+        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
     }
 
     /// Closes the idle connections.
