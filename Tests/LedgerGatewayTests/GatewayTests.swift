@@ -338,7 +338,7 @@ import Testing
             // A metered call, a route the router serves, and a metered call that asks to close,
             // sent in one write: each waits for the answer before it.
             let started = ContinuousClock.now
-            let received = try RawClient.pipeline(
+            let received = try await RawClient.pipeline(
                 port: harness.port,
                 [
                     RawClient.chatRequest(key: key.secret, body: body),
@@ -366,7 +366,7 @@ import Testing
             let noKey =
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-            let received = try RawClient.pipeline(
+            let received = try await RawClient.pipeline(
                 port: harness.port,
                 [
                     noKey,
@@ -389,7 +389,7 @@ import Testing
         try await GatewayHarness.run { harness in
             let key = try await harness.key()
             let started = ContinuousClock.now
-            let (interim, final) = try RawClient.expectContinue(
+            let (interim, final) = try await RawClient.expectContinue(
                 port: harness.port, key: key.secret,
                 body: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"#)
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim)")
@@ -400,7 +400,7 @@ import Testing
         // A body larger than the gateway takes is not asked for; it is refused once read.
         try await GatewayHarness.run(configure: { $0.server.maxBodyBytes = 200 }) { harness in
             let key = try await harness.key()
-            let (interim, final) = try RawClient.expectContinue(
+            let (interim, final) = try await RawClient.expectContinue(
                 port: harness.port, key: key.secret,
                 body:
                     #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\#(String(repeating: "x", count: 300))"}]}"#,

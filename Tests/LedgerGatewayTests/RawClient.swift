@@ -6,13 +6,24 @@ enum RawClient {
         var description: String
     }
 
+    /// Runs blocking socket work on a thread of its own: a blocking read on one of Swift
+    /// concurrency's few threads could starve the gateway under test (in tests, its tasks run on
+    /// them).
+    private static func offPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
     /// Sends a streaming request, reads until the first streamed delta, then closes the socket.
     /// Returns the gateway's request id.
     static func streamThenDisconnect(port: Int, key: String, body: String) async throws -> String {
-        let descriptor = try connected(port: port)
-        defer { close(descriptor) }
-        try transmit(chatRequest(key: key, body: body), on: descriptor)
-        let received = try receive(on: descriptor) { $0.contains("piece 1") }
+        let received = try await offPool {
+            let descriptor = try connected(port: port)
+            defer { close(descriptor) }
+            try transmit(chatRequest(key: key, body: body), on: descriptor)
+            return try receive(on: descriptor) { $0.contains("piece 1") }
+        }
         guard received.contains("piece 1") else {
             throw Failure(description: "the stream ended before a delta: \(received)")
         }
@@ -23,29 +34,33 @@ enum RawClient {
     }
 
     /// Sends `requests` in one write (pipelined) and reads until the server closes the connection.
-    static func pipeline(port: Int, _ requests: [String]) throws -> String {
-        let descriptor = try connected(port: port)
-        defer { close(descriptor) }
-        try transmit(requests.joined(), on: descriptor)
-        return try receive(on: descriptor) { _ in false }
+    static func pipeline(port: Int, _ requests: [String]) async throws -> String {
+        try await offPool {
+            let descriptor = try connected(port: port)
+            defer { close(descriptor) }
+            try transmit(requests.joined(), on: descriptor)
+            return try receive(on: descriptor) { _ in false }
+        }
     }
 
     /// Sends a request's head with `Expect: 100-continue`, waits for the interim answer, then sends
     /// the body. Returns the interim answer and the final one.
     /// The interim answer is empty when none came within `interimWait` seconds.
-    static func expectContinue(port: Int, key: String, body: String, interimWait: Int32 = 5) throws -> (
+    static func expectContinue(port: Int, key: String, body: String, interimWait: Int32 = 5) async throws -> (
         interim: String, final: String
     ) {
-        let descriptor = try connected(port: port)
-        defer { close(descriptor) }
-        let request = chatRequest(key: key, body: body, extraHeaders: "Expect: 100-continue\r\n")
-        try transmit(String(request.dropLast(body.utf8.count)), on: descriptor)
-        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let interim =
-            poll(&ready, 1, interimWait * 1000) > 0 ? try receive(on: descriptor) { $0.contains("\r\n\r\n") } : ""
-        try transmit(body, on: descriptor)
-        let final = try receive(on: descriptor) { $0.contains("\r\n\r\n{") && $0.hasSuffix("}") }
-        return (interim, final)
+        try await offPool {
+            let descriptor = try connected(port: port)
+            defer { close(descriptor) }
+            let request = chatRequest(key: key, body: body, extraHeaders: "Expect: 100-continue\r\n")
+            try transmit(String(request.dropLast(body.utf8.count)), on: descriptor)
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let interim =
+                poll(&ready, 1, interimWait * 1000) > 0 ? try receive(on: descriptor) { $0.contains("\r\n\r\n") } : ""
+            try transmit(body, on: descriptor)
+            let final = try receive(on: descriptor) { $0.contains("\r\n\r\n{") && $0.hasSuffix("}") }
+            return (interim, final)
+        }
     }
 
     /// Sends a request, waits `seconds`, and hangs up without reading the answer.
@@ -59,29 +74,22 @@ enum RawClient {
     /// Sends `requests` one after the other on one keep-alive connection, each once the answer to
     /// the one before has been read, and returns the answers. With `hangUpAfter`, the last one's
     /// answer is not read: the connection is closed that many seconds after it was sent.
-    /// The socket is read on a thread of its own: a blocking read on one of Swift concurrency's
-    /// few threads could starve the gateway under test (in tests, its tasks run on them).
     static func keepAlive(port: Int, _ requests: [String], hangUpAfter seconds: Double? = nil) async throws
         -> [String]
     {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(
-                    with: Result {
-                        let descriptor = try connected(port: port)
-                        defer { close(descriptor) }
-                        var answers: [String] = []
-                        for (index, request) in requests.enumerated() {
-                            try transmit(request, on: descriptor)
-                            if let seconds, index == requests.count - 1 {
-                                usleep(useconds_t(seconds * 1_000_000))
-                                break
-                            }
-                            answers.append(try receive(on: descriptor) { isComplete($0) })
-                        }
-                        return answers
-                    })
-            }.start()
+        try await offPool {
+            let descriptor = try connected(port: port)
+            defer { close(descriptor) }
+            var answers: [String] = []
+            for (index, request) in requests.enumerated() {
+                try transmit(request, on: descriptor)
+                if let seconds, index == requests.count - 1 {
+                    usleep(useconds_t(seconds * 1_000_000))
+                    break
+                }
+                answers.append(try receive(on: descriptor) { isComplete($0) })
+            }
+            return answers
         }
     }
 
