@@ -24,7 +24,7 @@ struct CallContext: Sendable {
     /// Protocol headers from the caller that go upstream (`anthropic-version`, …).
     let forwardedHeaders: [(String, String)]
     /// The event loop of the caller's connection, where a new upstream connection is opened.
-    let eventLoop: (any EventLoop)?
+    let eventLoop: any EventLoop
 
     /// The request's prompt tokens, estimated when the response does not say (4 bytes a token).
     var estimatedPromptTokens: Int64 { Int64(promptBytes / 4) }

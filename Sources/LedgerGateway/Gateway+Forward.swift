@@ -36,12 +36,12 @@ extension Gateway {
     /// and no stream to relay, on an idle upstream connection of the caller's event loop. Nil when
     /// the call needs the task (then `forward`).
     func forwardNow(_ call: CallContext, body: ByteBuffer) -> DirectCall? {
-        guard let loop = call.eventLoop, call.budgets.isEmpty, !(call.inspection.stream && call.route.isBilled),
+        guard call.budgets.isEmpty, !(call.inspection.stream && call.route.isBilled),
             let address = upstreamAddresses[call.upstream.name],
             let (answer, close) = upstreamClient.postNow(
                 to: address.target, path: upstreamPath(call, basePath: address.basePath),
                 headers: upstreamHeaders(call), body: body,
-                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: loop)
+                timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: call.eventLoop)
         else { return nil }
         metrics.startedWithoutTask()
         return DirectCall(answer: answer, close: close) { result, cancelled -> DirectCall.Outcome in

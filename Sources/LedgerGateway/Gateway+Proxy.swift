@@ -82,7 +82,7 @@ extension Gateway {
                 return .task { await self.finishing(route, requestID) { try await self.reserveAndForward(screened) } }
             }
             let call = screened.call
-            let buffer = try upstreamBody(screened)
+            let buffer = try upstreamBody(call, buffer: screened.buffer, requested: screened.requested)
             if withoutTask, let direct = forwardNow(call, body: buffer) { return .upstream(direct) }
             return .task { await self.finishing(route, requestID) { await self.forward(call, body: buffer) } }
         } catch {
@@ -348,19 +348,20 @@ extension Gateway {
                 break
             }
         }
-        let body = try upstreamBody(Screened(call: call, buffer: screened.buffer, requested: screened.requested))
+        let body = try upstreamBody(call, buffer: screened.buffer, requested: screened.requested)
         return await forward(call, body: body)
     }
 
     /// The body sent upstream: the routed model, and usage asked for on OpenAI streams.
-    private func upstreamBody(_ screened: Screened) throws(Refusal) -> ByteBuffer {
-        let call = screened.call
+    private func upstreamBody(_ call: CallContext, buffer: ByteBuffer, requested: String) throws(Refusal)
+        -> ByteBuffer
+    {
         let inspection = call.inspection
         let askUsage =
             inspection.stream && !inspection.callerAskedForUsage
             && (call.route == .chatCompletions || call.route == .completions)
-        guard call.model != screened.requested || askUsage else { return screened.buffer }
-        let bytes = screened.buffer.readableBytesView
+        guard call.model != requested || askUsage else { return buffer }
+        let bytes = buffer.readableBytesView
         var body = try Self.requestBody(JSONRowParser.members(of: bytes), bytes: bytes)
         body["model"] = .string(call.model)
         if askUsage {

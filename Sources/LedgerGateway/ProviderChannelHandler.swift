@@ -197,8 +197,6 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: - Answering
 
     private func answer(_ incoming: Incoming, context: ChannelHandlerContext) {
-        let gateway = self.gateway
-        let connection = LoopBoundConnection(handler: self, context: context)
         let keepAlive = incoming.head.isKeepAlive
         callsStarted += 1
         let number = callsStarted
@@ -207,7 +205,48 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         // other calls are being served it goes on in a task queued on the loop, which runs after
         // the reads at hand and serves more calls a second under load.
         let idle = gateway.metrics.inFlight == 0
-        let deliver: @Sendable (ProviderReply) async -> Void = { reply in
+        switch gateway.start(
+            route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment,
+            on: context.eventLoop, withoutTask: idle)
+        {
+        case .answered(let reply):
+            send(reply, keepAlive: keepAlive, number: number, context: context)
+        case .upstream(let direct):
+            // Relayed from the upstream's read, on this loop.
+            cancelCall = direct.cancel
+            direct.whenDone { outcome in
+                switch outcome {
+                case .reply(let reply):
+                    self.send(reply, keepAlive: keepAlive, number: number, context: context)
+                case .retry(let rest):
+                    self.runInTask(rest, keepAlive: keepAlive, number: number, context: context, immediately: false)
+                }
+            }
+        case .task(let rest):
+            runInTask(rest, keepAlive: keepAlive, number: number, context: context, immediately: idle)
+        }
+    }
+
+    /// Sends a reply the loop has: a whole one at once, a stream from a task.
+    private func send(_ reply: ProviderReply, keepAlive: Bool, number: Int, context: ChannelHandlerContext) {
+        guard case .whole(let body) = reply.body else {
+            return runInTask({ reply }, keepAlive: keepAlive, number: number, context: context, immediately: false)
+        }
+        sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
+    }
+
+    /// Runs the rest of a call in a task and sends its reply. With `immediately` (an idle
+    /// gateway) the task goes on at once, up to its first wait. Either way its jobs run on this
+    /// loop: `NIOSingletons` installs the loops as Swift concurrency's global executor, and jobs
+    /// go to the loop they are enqueued from.
+    private func runInTask(
+        _ operation: @escaping @Sendable () async -> ProviderReply, keepAlive: Bool, number: Int,
+        context: ChannelHandlerContext, immediately: Bool
+    ) {
+        let gateway = self.gateway
+        let connection = LoopBoundConnection(handler: self, context: context)
+        let run: @Sendable () async -> Void = {
+            let reply = await operation()
             switch reply.body {
             case .whole(let body):
                 connection.run { handler, context in
@@ -230,42 +269,11 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 }
             }
         }
-        let operation: @Sendable () async -> ProviderReply
-        switch gateway.start(
-            route: incoming.route, head: incoming.head, body: incoming.body, deployment: incoming.deployment,
-            on: context.eventLoop, withoutTask: idle)
-        {
-        case .answered(let reply):
-            guard case .whole(let body) = reply.body else { preconditionFailure("a refusal is a whole reply") }
-            sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
-            return
-        case .upstream(let direct):
-            // Relayed from the upstream's read, on this loop; no task unless the reply streams.
-            cancelCall = direct.cancel
-            direct.whenDone { outcome in
-                switch outcome {
-                case .reply(let reply):
-                    if case .whole(let body) = reply.body {
-                        self.sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
-                    } else {
-                        self.cancelCall = Task { await deliver(reply) }.cancel
-                    }
-                case .retry(let rest):
-                    self.cancelCall = Task { await deliver(await rest()) }.cancel
-                }
-            }
-            return
-        case .task(let rest):
-            operation = rest
-        }
-        // On an idle gateway the task goes on at once, up to its first wait. Either way its jobs
-        // run on this loop: `NIOSingletons` installs the loops as Swift concurrency's global
-        // executor, and jobs go to the loop they are enqueued from.
         let task: Task<Void, Never>
-        if idle, #available(macOS 26, *) {
-            task = Task.immediate { await deliver(await operation()) }
+        if immediately, #available(macOS 26, *) {
+            task = Task.immediate(operation: run)
         } else {
-            task = Task { await deliver(await operation()) }
+            task = Task(operation: run)
         }
         // A call answered without waiting has already ended by now.
         if callsAnswered < number { cancelCall = task.cancel }

@@ -55,12 +55,12 @@ final class UpstreamClient: Sendable {
 
     /// Sends a POST on an idle connection of the current event loop, without a task: the answer's
     /// future, and a way to cancel the exchange (closing the connection). Nil when no idle
-    /// connection to `target` is on this loop (then ``post(to:path:headers:body:streamWanted:timeout:)``).
+    /// connection to `target` is on this loop (then ``post(to:path:headers:body:streamWanted:timeout:on:)``).
     func postNow(
         to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: TimeAmount,
         on loop: any EventLoop
     ) -> (answer: EventLoopFuture<UpstreamResponse>, cancel: @Sendable () -> Void)? {
-        guard let connection = pool.take(target, onlyOn: loop) else { return nil }
+        guard let connection = pool.take(target, onlyOnThisLoop: true) else { return nil }
         let head = Self.head(target: target, path: path, headers: headers, body: body)
         let promise = loop.makePromise(of: UpstreamResponse.self)
         connection.handler.value.start(
@@ -304,18 +304,19 @@ final class UpstreamPool: Sendable {
 
     private let idle = Mutex<[UpstreamTarget: [Idle]]>([:])
 
-    /// An idle connection to `target`, preferably one on the current event loop. Connections idle
-    /// longer than ``UpstreamClient/idleLimit`` are closed on the way.
-    func take(_ target: UpstreamTarget, onlyOn loop: (any EventLoop)? = nil) -> UpstreamConnection? {
+    /// An idle connection to `target`, preferably one on the current event loop (with
+    /// `onlyOnThisLoop`, only such a one). Connections idle longer than
+    /// ``UpstreamClient/idleLimit`` are closed on the way.
+    func take(_ target: UpstreamTarget, onlyOnThisLoop: Bool = false) -> UpstreamConnection? {
         let now = NIODeadline.now()
         let (found, expired) = idle.withLock { idle in
-            Self.take(from: &idle[target, default: []], now: now, onlyOn: loop)
+            Self.take(from: &idle[target, default: []], now: now, onlyOnThisLoop: onlyOnThisLoop)
         }
         for connection in expired { connection.channel.close(promise: nil) }
         return found
     }
 
-    private static func take(from list: inout [Idle], now: NIODeadline, onlyOn loop: (any EventLoop)?) -> (
+    private static func take(from list: inout [Idle], now: NIODeadline, onlyOnThisLoop: Bool) -> (
         UpstreamConnection?, expired: [UpstreamConnection]
     ) {
         // Oldest first: the expired ones are a prefix.
@@ -323,7 +324,7 @@ final class UpstreamPool: Sendable {
         let expired = list[..<fresh].map(\.connection)
         list.removeSubrange(..<fresh)
         let here = list.lastIndex { $0.connection.channel.eventLoop.inEventLoop }
-        guard let index = loop == nil ? here ?? list.indices.last : here else { return (nil, expired) }
+        guard let index = onlyOnThisLoop ? here : here ?? list.indices.last else { return (nil, expired) }
         return (list.remove(at: index).connection, expired)
     }
 
