@@ -138,7 +138,10 @@ let package = Package(
         .testTarget(
             name: "LedgerCoreTests", dependencies: ["LedgerCore", "LedgerCatalogData"], swiftSettings: strictSettings),
         .testTarget(
-            name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore", "LedgerCatalogData"],
+            name: "LedgerStoreTests",
+            dependencies: [
+                "LedgerStore", "LedgerCore", "LedgerCatalogData", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "LedgerIngestTests", dependencies: ["LedgerIngest", "LedgerCore", "LedgerCatalogData"],

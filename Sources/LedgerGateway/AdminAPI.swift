@@ -121,22 +121,28 @@ enum AdminAPI {
         for dimension in AttributionDimension.all {
             if let value = event.attribution[dimension] { attribution.append((dimension.rawValue, .string(value))) }
         }
-        return .object([
-            ("request_id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)),
-            ("provider", .string(event.provider)), ("model", .string(event.model)),
-            ("outcome", .string(event.outcome.rawValue)), ("cost_usd", .string(rated.cost.decimalString)),
-            ("priced", .bool(rated.priced)),
-            (
-                "tokens",
-                .object(
-                    TokenKind.all.compactMap {
-                        event.tokens[$0] == 0 ? nil : ($0.rawValue, .integer(event.tokens[$0]))
-                    })
-            ),
-            ("latency_ms", event.latencyMilliseconds.map { .integer($0) } ?? .null),
-            ("attribution", .object(attribution)),
-            ("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-        ])
+        var resources: [(String, OrderedJSON)] = []
+        if event.resources.gpuMicroseconds != 0 {
+            resources.append(("gpu_seconds", .decimal(event.resources.gpuSecondsText)))
+        }
+        return .object(
+            [
+                ("request_id", .string(event.id)), ("timestamp", .string(event.timestamp.iso8601)),
+                ("provider", .string(event.provider)), ("model", .string(event.model)),
+                ("outcome", .string(event.outcome.rawValue)), ("cost_usd", .string(rated.cost.decimalString)),
+                ("priced", .bool(rated.priced)),
+                (
+                    "tokens",
+                    .object(
+                        TokenKind.all.compactMap {
+                            event.tokens[$0] == 0 ? nil : ($0.rawValue, .integer(event.tokens[$0]))
+                        })
+                ),
+            ] + resources + [
+                ("latency_ms", event.latencyMilliseconds.map { .integer($0) } ?? .null),
+                ("attribution", .object(attribution)),
+                ("tags", .object(event.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ])
     }
 
     /// Reads `{"team": …, "user": …, "models": [...], "budget": "25/month", "rpm": 60, "expires": "2026-12-31"}`.

@@ -25,16 +25,20 @@ struct CallContext: Sendable {
     let forwardedHeaders: [(String, String)]
     /// The event loop of the caller's connection, where a new upstream connection is opened.
     let eventLoop: any EventLoop
+    /// The call's mark on its upstream's ``GPUShare`` from when it went upstream (an upstream with
+    /// `gpus`, a billed route).
+    var gpuMark: Int64? = nil
 
     /// The request's prompt tokens, estimated when the response does not say (4 bytes a token).
     var estimatedPromptTokens: Int64 { Int64(promptBytes / 4) }
 
     /// A usage event for this call.
-    func event(tokens: TokenCounts, outcome: Outcome, now: Timestamp) -> UsageEvent {
+    func event(tokens: TokenCounts, outcome: Outcome, now: Timestamp, gpuMicroseconds: Int64 = 0) -> UsageEvent {
         var event = UsageEvent(
             id: requestID, timestamp: started, source: "gateway", provider: upstream.pricingProvider, model: model,
             tokens: tokens, outcome: outcome, attribution: attribution, tags: tags)
         event.latencyMilliseconds = max(0, (now.microseconds - started.microseconds) / 1000)
+        event.resources.gpuMicroseconds = gpuMicroseconds
         return event
     }
 }

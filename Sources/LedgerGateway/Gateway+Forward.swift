@@ -9,6 +9,8 @@ import NIOHTTP1
 extension Gateway {
     /// Sends an admitted call upstream and relays the answer; records the usage on every path.
     func forward(_ call: CallContext, body: ByteBuffer) async -> ProviderReply {
+        var call = call
+        beginGPUShare(&call)
         let response: UpstreamResponse
         do {
             guard let address = upstreamAddresses[call.upstream.name] else {
@@ -43,6 +45,9 @@ extension Gateway {
                 headers: upstreamHeaders(call), body: body,
                 timeout: .seconds(Int64(configuration.server.upstreamTimeoutSeconds)), on: call.eventLoop)
         else { return nil }
+        var sent = call
+        beginGPUShare(&sent)
+        let call = sent
         metrics.startedWithoutTask()
         return DirectCall(answer: answer, close: close) { result, cancelled -> DirectCall.Outcome in
             switch result {

@@ -311,9 +311,7 @@ extension Gateway {
             var allowFallback = true
             while true {
                 do throws(PricingError) {
-                    call.reserved = try estimate(
-                        provider: call.upstream.pricingProvider, model: call.model, inspection: call.inspection,
-                        promptBytes: call.promptBytes, route: call.route)
+                    call.reserved = try estimate(call)
                 } catch {
                     throw Refusal(
                         status: 400,

@@ -21,6 +21,8 @@ public final class Gateway: Sendable {
     let limiter = RateLimiter()
     let metrics = GatewayMetrics()
     let upstreamClient: UpstreamClient
+    /// The GPU time of each upstream with `gpus`, by name.
+    let gpuShares: [String: GPUShare]
     /// Where each upstream listens, and its base URL's path, parsed once.
     let upstreamAddresses: [String: (target: UpstreamTarget, basePath: String)]
     let logger: Logger
@@ -94,6 +96,32 @@ public final class Gateway: Sendable {
             }
         }
         self.upstreamAddresses = addresses
+        var shares: [String: GPUShare] = [:]
+        for upstream in configuration.upstreams {
+            guard let gpus = upstream.gpus else { continue }
+            guard gpus >= 1 else {
+                throw ConfigurationError(
+                    "upstreams '\(upstream.name)': gpus is \(gpus); give the number of GPUs serving its models (1 or more)"
+                )
+            }
+            shares[upstream.name] = GPUShare(gpus: gpus, timeoutSeconds: configuration.server.upstreamTimeoutSeconds)
+            for model in upstream.models where !model.hasSuffix("*") {
+                let priced = catalog.models.contains { entry in
+                    PriceCatalog.canonicalProvider(entry.provider) == upstream.pricingProvider
+                        && (entry.model == model || entry.aliases.contains(model))
+                        && entry.prices.contains { $0.perMillion.gpuHour != nil }
+                }
+                if !priced {
+                    logger.warning(
+                        "upstream has gpus but its model has no gpu_hour price: its GPU time is recorded unpriced",
+                        metadata: [
+                            "upstream": "\(upstream.name)", "model": "\(upstream.pricingProvider)/\(model)",
+                            "fix": "add a gpu_hour price for it to your price file (docs/PRICING.md)",
+                        ])
+                }
+            }
+        }
+        self.gpuShares = shares
         let spool = configuration.server.spoolDirectory ?? ledger.path + ".spool"
         self.sink = try UsageSink(directory: spool, ledger: ledger, logger: logger)
         var secrets: [String: String] = [:]
@@ -288,17 +316,22 @@ public final class Gateway: Sendable {
         return names.filter { key.policy.allows(model: configuration.aliases[$0] ?? $0) }.sorted()
     }
 
-    /// The worst-case cost of a call.
-    func estimate(provider: String, model: String, inspection: RequestInspection, promptBytes: Int, route: APIRoute)
-        throws(PricingError) -> Cost
-    {
+    /// The worst-case cost of a call: the whole prompt at the input price, the output limit at the
+    /// output price and, on an upstream with `gpus`, all of them for the upstream timeout.
+    func estimate(_ call: CallContext) throws(PricingError) -> Cost {
         try rater.withLock { rater throws(PricingError) in
             try rater.estimateUpperBound(
-                provider: provider, model: model, promptTokens: Int64(promptBytes),
-                maximumOutputTokens: inspection.maxOutputTokens, choices: inspection.choices,
-                defaultOutputTokens: configuration.server.defaultMaxOutputTokens, embedding: route == .embeddings,
-                at: .current)
+                provider: call.upstream.pricingProvider, model: call.model, promptTokens: Int64(call.promptBytes),
+                maximumOutputTokens: call.inspection.maxOutputTokens, choices: call.inspection.choices,
+                defaultOutputTokens: configuration.server.defaultMaxOutputTokens, embedding: call.route == .embeddings,
+                gpuMicroseconds: gpuShares[call.upstream.name]?.maximumMicroseconds ?? 0, at: .current)
         }
+    }
+
+    /// Starts a billed call's share of its upstream's GPUs, once, as it goes upstream.
+    func beginGPUShare(_ call: inout CallContext) {
+        guard call.gpuMark == nil, call.route.isBilled, let share = gpuShares[call.upstream.name] else { return }
+        call.gpuMark = share.begin()
     }
 
     /// Rates a finished call, spools it with its budget settlement (applied when the spool is
@@ -306,7 +339,12 @@ public final class Gateway: Sendable {
     /// counts it. Returns the rated event.
     func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) -> RatedEvent {
         let now = Timestamp.current
-        let rated = rater.withLock { $0.rate(call.event(tokens: tokens, outcome: outcome, now: now)) }
+        var gpuMicroseconds: Int64 = 0
+        if let mark = call.gpuMark, let share = gpuShares[call.upstream.name] {
+            gpuMicroseconds = share.end(mark)
+        }
+        let event = call.event(tokens: tokens, outcome: outcome, now: now, gpuMicroseconds: gpuMicroseconds)
+        let rated = rater.withLock { $0.rate(event) }
         let settlement =
             call.budgets.isEmpty
             ? nil : Settlement(requestID: call.requestID, actual: rated.cost, budgets: call.budgets, at: now)

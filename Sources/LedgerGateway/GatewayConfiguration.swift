@@ -172,13 +172,18 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
     /// A PEM file of certificate authorities trusted for this upstream besides the system's (a
     /// self-hosted server behind an internal CA).
     public var caFile: String?
+    /// The GPUs behind a self-hosted upstream. When set, each call records its share of their
+    /// time (the GPUs divided evenly among the calls in flight), priced by the `gpu_hour` entry
+    /// of the model's catalog price.
+    public var gpus: Int?
 
     /// Creates an upstream.
     public init(
         name: String, kind: Kind, baseURL: String, apiKeyEnv: String? = nil, models: [String], provider: String? = nil,
-        apiVersion: String? = nil, deployments: [String: String] = [:], caFile: String? = nil
+        apiVersion: String? = nil, deployments: [String: String] = [:], caFile: String? = nil, gpus: Int? = nil
     ) {
         self.caFile = caFile
+        self.gpus = gpus
         self.name = name
         self.kind = kind
         self.baseURL = baseURL
@@ -190,7 +195,7 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, models, provider, deployments
+        case name, kind, models, provider, deployments, gpus
         case baseURL = "base_url"
         case apiKeyEnv = "api_key_env"
         case apiVersion = "api_version"
@@ -208,6 +213,7 @@ public struct UpstreamConfiguration: Sendable, Decodable, Hashable {
         apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion)
         deployments = try container.decodeIfPresent([String: String].self, forKey: .deployments) ?? [:]
         caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
+        gpus = try container.decodeIfPresent(Int.self, forKey: .gpus)
     }
 
     /// The provider the catalog prices this upstream's models under.

@@ -54,14 +54,14 @@ struct EffectivePriceCommand: AsyncParsableCommand {
                 from: start, to: end, groupBy: byPod ? [.tag("pod"), .tag("namespace")] : [.tag("host")],
                 filters: [:]))
         var gpuCost = Cost.zero
-        var gpuSeconds: Int64 = 0
+        var gpuMicroseconds: Int64 = 0
         var unpricedGPUEvents: Int64 = 0
         var servers: [String] = []
-        for row in gpuReport.rows where row.metrics.resources.gpuSeconds > 0 {
+        for row in gpuReport.rows where row.metrics.resources.gpuMicroseconds > 0 {
             guard let name = row.keys[0], Self.matches(pods ?? hosts ?? "", name) else { continue }
             if byPod, let namespace, row.keys[1] != namespace { continue }
             gpuCost += row.metrics.cost
-            gpuSeconds += row.metrics.resources.gpuSeconds
+            gpuMicroseconds += row.metrics.resources.gpuMicroseconds
             unpricedGPUEvents += row.metrics.unpricedEvents
             servers.append(name)
         }
@@ -69,7 +69,7 @@ struct EffectivePriceCommand: AsyncParsableCommand {
             ReportQuery(from: start, to: end, groupBy: [], filters: [.model: model, .provider: provider]))
         let tokens = usage.rows.reduce(Int64(0)) { $0 + $1.metrics.tokens.total }
         let requests = usage.rows.reduce(Int64(0)) { $0 + $1.metrics.requests }
-        guard gpuSeconds > 0 else {
+        guard gpuMicroseconds > 0 else {
             throw ValidationError(
                 "No GPU time in \(period) for \(byPod ? "pods" : "hosts") matching '\(pods ?? hosts ?? "")': import the GPU metrics first (tokenledger import --format dcgm|nvidia-smi FILE)."
             )
@@ -103,15 +103,16 @@ struct EffectivePriceCommand: AsyncParsableCommand {
                 ])
             ),
         ])
+        // GPU-hours to the millionth: GPU-microseconds / 3,600 at scale 6.
+        let gpuHours = DecimalText.format(
+            DecimalText.divideRoundingHalfEven(Int128(gpuMicroseconds), by: 3_600), scale: 6, minimumFractionDigits: 2)
         if format == .json {
             print(
                 OrderedJSON.object([
                     ("model", .string(model)), ("provider", .string(provider)), ("period", .string(period)),
                     (
                         "gpu_hours",
-                        .string(
-                            DecimalText.format(
-                                Int128(gpuSeconds) * 1_000_000 / 3_600, scale: 6, minimumFractionDigits: 2))
+                        .string(gpuHours)
                     ),
                     ("gpu_cost_usd", .string(gpuCost.decimalString)), ("tokens", .integer(tokens)),
                     ("requests", .integer(requests)), ("usd_per_million_tokens", .string(price)),
@@ -121,7 +122,7 @@ struct EffectivePriceCommand: AsyncParsableCommand {
             print(
                 """
                 \(provider)/\(model), \(period): \(price) USD per million tokens
-                  GPU: \(servers.count) \(byPod ? "pods" : "hosts"), \(gpuSeconds / 3_600) GPU-hours, \(gpuCost.rounded(fractionDigits: 2)) USD
+                  GPU: \(servers.count) \(byPod ? "pods" : "hosts"), \(gpuHours) GPU-hours, \(gpuCost.rounded(fractionDigits: 2)) USD
                   served: \(tokens) tokens in \(requests) requests
                   as a price-file entry (docs/PRICING.md):
                     \(entry.serialized())

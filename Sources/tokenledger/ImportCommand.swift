@@ -208,7 +208,9 @@ struct ImportCommand: AsyncParsableCommand {
     func validate() throws {
         if allFiles.isEmpty { throw ValidationError("Name at least one file: tokenledger import events.jsonl") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
-        if interval < 1 { throw ValidationError("--interval must be at least 1 second.") }
+        if interval < 1 || interval > 31_622_400 {
+            throw ValidationError("--interval must be between 1 second and a year (31622400 seconds).")
+        }
     }
 
     func importer(for path: String) throws -> EventFileImporter {

@@ -102,7 +102,8 @@ struct PriceCommand: AsyncParsableCommand {
                 columns: ["kind", "quantity", "price (USD)", "per", "cost (USD)"], rightAligned: [1, 2, 4])
             for line in breakdown.lines {
                 table.append([
-                    line.kind, grouped(line.quantity), line.unitPrice.dollarString, line.priceUnit,
+                    line.kind, line.kind == "gpu_seconds" ? line.quantityText : grouped(line.quantity),
+                    line.unitPrice.dollarString, line.priceUnit,
                     line.cost.decimalString,
                 ])
             }

@@ -111,7 +111,7 @@ struct StatementCommand: AsyncParsableCommand {
         for line in statement.lines {
             table.append([
                 String(line.number), line.description,
-                line.quantity.map { grouped($0) + " " + (line.unit == "1M tokens" ? "tokens" : line.unit ?? "") } ?? "",
+                BillingStatement.quantityText(line, negativeSign: "-") ?? "",
                 line.amount.rounded(fractionDigits: 2),
             ])
         }
@@ -331,7 +331,10 @@ struct ExplainCommand: AsyncParsableCommand {
         }
         var table = TextTable(columns: ["event", "time", "quantity", "cost USD"], rightAligned: [2, 3])
         for row in rows.prefix(50) {
-            table.append([row.id, row.time.iso8601, grouped(row.quantity), row.cost.decimalString])
+            let quantity =
+                line.trace["kind"] == "gpu_seconds"
+                ? ResourceUsage(gpuMicroseconds: row.quantity).gpuSecondsText + " GPU-s" : grouped(row.quantity)
+            table.append([row.id, row.time.iso8601, quantity, row.cost.decimalString])
         }
         print(
             "\(statement.number) line \(lineNumber): \(line.description) — \(grouped(Int64(rows.count))) events, \(grouped(quantity)) \(line.unit == "1M tokens" ? "tokens" : line.unit ?? ""), cost \(cost.decimalString) USD → \(line.amount.rounded(fractionDigits: 2)) \(statement.currency) on the statement.\n"

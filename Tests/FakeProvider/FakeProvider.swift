@@ -13,7 +13,7 @@ public import Synchronization
 /// cache read 32, cache creation 8; embeddings 8.
 ///
 /// A `"fake"` member in the request body chooses a behaviour: `fail-500` answers 500 in the
-/// provider's error format; `slow` waits 3 s before answering; `drip` streams ten deltas 150 ms
+/// provider's error format; `slow` waits 3 s before answering; `busy` 300 ms (a model at work); `drip` streams ten deltas 150 ms
 /// apart; `midfail` streams two deltas then drops the connection; without it the fake answers at once.
 public final class FakeProvider: Sendable {
     /// What the fake has seen, for assertions.
@@ -97,6 +97,7 @@ public final class FakeProvider: Sendable {
                 status: .internalServerError)
         }
         if behaviour == "slow" { try await Task.sleep(for: .seconds(3)) }
+        if behaviour == "busy" { try await Task.sleep(for: .milliseconds(300)) }
         let stream = body["stream"] == .bool(true)
         switch path {
         case "/v1/embeddings":

@@ -148,8 +148,15 @@ import Testing
         let gpu = try rater.breakdown(
             UsageEvent(
                 id: "g", timestamp: at, provider: "self-hosted", model: "nvidia-h100",
-                resources: ResourceUsage(gpuSeconds: 5_400)))
+                resources: ResourceUsage(gpuMicroseconds: 5_400_000_000)))
         #expect(gpu.total.decimalString == "3.60")
+        // A quarter of a GPU-second, exact to the picodollar: 2.40 × 0.25 / 3600 = 0.000166666…
+        let share = try rater.breakdown(
+            UsageEvent(
+                id: "g", timestamp: at, provider: "self-hosted", model: "nvidia-h100",
+                resources: ResourceUsage(gpuMicroseconds: 250_000)))
+        #expect(share.total.picodollars == 166_666_667)
+        #expect(share.lines.map(\.quantityText) == ["0.25"])
         // 100 GB held for a 730-hour month at $0.25/GB-month.
         let storage = try rater.breakdown(
             UsageEvent(

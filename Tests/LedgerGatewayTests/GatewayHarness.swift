@@ -23,10 +23,13 @@ final class GatewayHarness: Sendable {
 
     /// Runs `body` against a fresh gateway and always stops it, also when the body fails, so
     /// a failed expectation is reported as a failure and not as a crash on teardown.
+    ///
+    /// - Parameter prices: a price file (JSON) laid over the bundled catalog.
     static func run(
-        configure: (inout GatewayConfiguration) -> Void = { _ in }, _ body: (GatewayHarness) async throws -> Void
+        prices: String? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in },
+        _ body: (GatewayHarness) async throws -> Void
     ) async throws {
-        let harness = try await start(configure: configure)
+        let harness = try await start(prices: prices, configure: configure)
         do {
             try await body(harness)
         } catch {
@@ -37,7 +40,7 @@ final class GatewayHarness: Sendable {
     }
 
     private static func start(
-        configure: (inout GatewayConfiguration) -> Void = { _ in }
+        prices: String?, configure: (inout GatewayConfiguration) -> Void
     ) async throws -> GatewayHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tl-gw-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -62,8 +65,10 @@ final class GatewayHarness: Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let ledger = try SQLiteLedger(path: directory + "/ledger.sqlite")
+        var catalog = try BundledCatalog.load()
+        if let prices { catalog = catalog.overlaid(with: try PriceCatalog(json: Data(prices.utf8))) }
         let gateway = try Gateway(
-            configuration: configuration, catalog: try BundledCatalog.load(), ledger: ledger, logger: logger,
+            configuration: configuration, catalog: catalog, ledger: ledger, logger: logger,
             environment: ["FAKE_KEY": "sk-fake-upstream", "TOKENLEDGER_ADMIN_KEY": "admin-secret"])
         try await gateway.prepare()
         let (portStream, continuation) = AsyncStream<Int>.makeStream()

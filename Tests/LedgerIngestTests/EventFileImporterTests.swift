@@ -29,12 +29,14 @@ import Testing
             {"id":"b","timestamp":"2026-10-01T10:00:01.5+02:00","provider":"anthropic","model":"claude-haiku-4-5","input":7,"cache_write_1h":3,"outcome":"retried","latency_ms":120,"service_tier":"batch","user":"ann\\u00e9"}
 
             {"id":"c","timestamp":"2026-10-01","provider":"self-hosted","model":"nvidia-h100","gpu_seconds":3600,"source":"dcgm"}
+            {"id":"d","timestamp":"2026-10-01","provider":"self-hosted","model":"llama","gpu_seconds":0.000250,"input":9}
+            {"id":"e","timestamp":"2026-10-01","provider":"self-hosted","model":"llama","gpu_seconds":"1.5"}
             """, suffix: "jsonl")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try await run(path, format: .jsonl)
         #expect(result.errors.isEmpty, "\(result.errors)")
-        #expect(result.summary.rows == 3)
-        #expect(result.events.map(\.id) == ["a", "b", "c"])
+        #expect(result.summary.rows == 5)
+        #expect(result.events.map(\.id) == ["a", "b", "c", "d", "e"])
         #expect(result.events[0].tokens == TokenCounts(input: 10, cacheRead: 5, output: 2))
         #expect(result.events[0].tags == ["env": "prod", "n": "3"])
         #expect(result.events[0].source == "import")
@@ -42,7 +44,10 @@ import Testing
         #expect(result.events[1].outcome == .retried)
         #expect(result.events[1].serviceTier == .batch)
         #expect(result.events[1].attribution.user == "annÃ©".replacingOccurrences(of: "Ã©", with: "é"))
-        #expect(result.events[2].resources.gpuSeconds == 3_600)
+        #expect(result.events[2].resources.gpuMicroseconds == 3_600_000_000)
+        // GPU time is kept to the microsecond: a call's share of a GPU, written as decimal seconds.
+        #expect(result.events[3].resources.gpuMicroseconds == 250)
+        #expect(result.events[4].resources.gpuMicroseconds == 1_500_000)
         #expect(result.events[2].source == "dcgm")
     }
 
@@ -59,11 +64,13 @@ import Testing
             {"id":"trunc","timestamp":"2026-10-01T10:00:00Z","provider":"op
             not json at all
             {"id":"d","id":"e","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o"}
+            {"id":"g","timestamp":"2026-10-01T10:00:00Z","provider":"self-hosted","model":"l","gpu_seconds":0.0000001}
+            {"id":"h","timestamp":"2026-10-01T10:00:00Z","provider":"self-hosted","model":"l","gpu_seconds":-2}
             """, suffix: "jsonl")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try await run(path, format: .jsonl)
         #expect(result.events.map(\.id) == ["ok"])
-        #expect(result.summary.rejected == 9)
+        #expect(result.summary.rejected == 11)
         let byLine = Dictionary(uniqueKeysWithValues: result.errors.map { ($0.line!, $0) })
         #expect(byLine[2]?.field == "timestamp")
         #expect(byLine[3]?.field == "output")
@@ -76,6 +83,9 @@ import Testing
         #expect(byLine[8]?.reason.contains("truncated") == true)
         #expect(byLine[9]?.reason.contains("expected a JSON object") == true)
         #expect(byLine[10]?.reason.contains("appears twice") == true)
+        #expect(byLine[11]?.field == "gpu_seconds")
+        #expect(byLine[11]?.reason.contains("at most 6 decimal places") == true)
+        #expect(byLine[12]?.reason.contains("must not be negative") == true)
         #expect(result.errors.allSatisfy { $0.file == path })
         #expect(byLine[2]!.description.hasPrefix("\(path):2: field 'timestamp': "))
     }
@@ -155,7 +165,7 @@ import Testing
             id: "e\"1", timestamp: Timestamp(microseconds: 1_790_000_000_123_400), source: "gateway",
             provider: "openai", model: "gpt-4o", region: "eu", serviceTier: .priority,
             tokens: TokenCounts(input: 10, cacheRead: 5, cacheWrite: 1, cacheWrite1h: 2, output: 3, reasoning: 4),
-            resources: ResourceUsage(gpuSeconds: 7, storageByteHours: 9), outcome: .estimated,
+            resources: ResourceUsage(gpuMicroseconds: 7_000_250, storageByteHours: 9), outcome: .estimated,
             latencyMilliseconds: 42, tags: ["quote": "say \"hi\"", "line": "a\nb\tc\u{1}", "ü": "ß"])
         full.requests = 3
         for dimension in AttributionDimension.all { full.attribution[dimension] = "\(dimension.rawValue) \\ é" }

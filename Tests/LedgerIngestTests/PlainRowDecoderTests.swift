@@ -42,7 +42,7 @@ import Testing
         fields += TokenKind.all.map { event.tokens[$0] == 0 ? "" : String(event.tokens[$0]) }
         fields += AttributionDimension.all.map { event.attribution[$0] ?? "" }
         fields.append(event.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"))
-        fields.append(event.resources.gpuSeconds == 0 ? "" : String(event.resources.gpuSeconds))
+        fields.append(event.resources.gpuMicroseconds == 0 ? "" : event.resources.gpuSecondsText)
         return fields.joined(separator: ",")
     }
 

@@ -1,8 +1,10 @@
 import Foundation
+import GRDB
 import LedgerCatalogData
 import LedgerCore
-import LedgerStore
 import Testing
+
+@testable import LedgerStore
 
 /// A ledger in a fresh temporary file, removed afterwards.
 struct TemporaryLedger {
@@ -27,6 +29,17 @@ struct TemporaryLedger {
     func rated(_ events: [UsageEvent]) -> [RatedEvent] {
         var rater = Rater(catalog: Self.catalog)
         return events.map { rater.rate($0) }
+    }
+
+    /// GPU time of team x, with no request.
+    func gpuEvent(microseconds: Int64) -> UsageEvent {
+        var gpu = UsageEvent(
+            id: "g", timestamp: Timestamp(parsing: "2026-10-01T10:00:00Z")!, provider: "self-hosted",
+            model: "nvidia-h100")
+        gpu.requests = 0
+        gpu.resources.gpuMicroseconds = microseconds
+        gpu.attribution.team = "x"
+        return gpu
     }
 
     func event(
@@ -60,12 +73,7 @@ struct TemporaryLedger {
         defer { temporary.remove() }
         var report = event("r", "2026-10-01T10:00:00Z", team: "x", input: 1_000_000)
         report.requests = 0
-        var gpu = UsageEvent(
-            id: "g", timestamp: Timestamp(parsing: "2026-10-01T10:00:00Z")!, provider: "self-hosted",
-            model: "nvidia-h100")
-        gpu.requests = 0
-        gpu.resources.gpuSeconds = 3_600
-        gpu.attribution.team = "x"
+        let gpu = gpuEvent(microseconds: 3_600_000_000)
         let events = rated([report, gpu])
         _ = try await temporary.ledger.record(events)
         _ = try await temporary.ledger.record(events)
@@ -74,9 +82,37 @@ struct TemporaryLedger {
                 from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!,
                 groupBy: [.attribution(.team)]))
         #expect(byTeam.rows.count == 1)
-        #expect(byTeam.totals.tokens.input == 1_000_000 && byTeam.totals.resources.gpuSeconds == 3_600)
+        #expect(byTeam.totals.tokens.input == 1_000_000 && byTeam.totals.resources.gpuMicroseconds == 3_600_000_000)
         #expect(byTeam.totals.cost == events[0].cost + events[1].cost)
         #expect(byTeam.totals.requests == 0)
+    }
+
+    @Test func aLedgerFromBeforeMicrosecondGPUTimeKeepsItsGPUHours() async throws {
+        let temporary = try TemporaryLedger()
+        defer { temporary.remove() }
+        let path = temporary.directory.appendingPathComponent("old.sqlite").path
+        // A ledger as v5 left it: GPU time in whole seconds, in the events and their rollups.
+        let gpu = gpuEvent(microseconds: 5_400_000_000)
+        do {
+            let ledger = try SQLiteLedger(path: path)
+            _ = try await ledger.record(rated([gpu]))
+        }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            for table in ["events", "rollup_hour", "rollup_day", "rollup_day_actor"] {
+                try db.execute(sql: "ALTER TABLE \(table) RENAME COLUMN gpu_us TO gpu_seconds")
+                try db.execute(sql: "UPDATE \(table) SET gpu_seconds = gpu_seconds / 1000000")
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v6-gpu-microseconds'")
+        }
+        try queue.close()
+        let ledger = try SQLiteLedger(path: path)
+        let report = try await ledger.report(
+            ReportQuery(
+                from: Timestamp(parsing: "2026-10-01")!, to: Timestamp(parsing: "2026-11-01")!,
+                groupBy: [.attribution(.team)]))
+        #expect(report.totals.resources.gpuMicroseconds == 5_400_000_000)
+        #expect(try await ledger.event(id: "g")?.event.resources.gpuMicroseconds == 5_400_000_000)
     }
 
     @Test func recordingTheSameEventTwiceCountsOnce() async throws {

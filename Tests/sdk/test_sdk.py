@@ -6,6 +6,7 @@ load and a restart, checking that every completed request is in the ledger exact
 Run by scripts/test.sh after the Swift build:  python3 Tests/sdk/test_sdk.py .build/debug
 """
 import concurrent.futures
+from decimal import Decimal
 import json
 import os
 import signal
@@ -59,12 +60,19 @@ def wait_for(url, seconds=30):
 work = tempfile.mkdtemp(prefix="tl-sdk-")
 fake_port, port = free_port(), free_port()
 config = os.path.join(work, "tokenledger.yaml")
+prices = os.path.join(work, "prices.json")
+with open(prices, "w") as f:
+    # $3.60 a GPU-hour: $0.001 a GPU-second.
+    json.dump({"models": [{"provider": "self-hosted", "model": "llama-3.1-8b-instruct", "source": "2 GPUs",
+                           "prices": [{"effective_from": "2025-01-01", "per_million": {"gpu_hour": "3.60"}}]}]}, f)
 with open(config, "w") as f:
     f.write(f"""
 server: {{host: 127.0.0.1, port: {port}, flush_interval_ms: 20}}
+prices: {{file: {prices}}}
 upstreams:
   - {{name: openai, kind: openai, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, models: ["gpt-*", "text-embedding-*"]}}
   - {{name: anthropic, kind: anthropic, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, models: ["claude-*"]}}
+  - {{name: vllm, kind: openai-compatible, base_url: "http://127.0.0.1:{fake_port}", api_key_env: FAKE_KEY, provider: self-hosted, models: ["llama-*"], gpus: 2}}
 keys:
   - {{id: key_sdk, name: sdk, secret: {KEY}, organisation: acme, team: search}}
   - {{id: key_otel, name: otel, secret: {INGEST}, organisation: acme, team: agents, purpose: ingest}}
@@ -89,7 +97,7 @@ def recorded(request_id):
         f"http://127.0.0.1:{port}/api/v1/requests/{request_id}", headers={"Authorization": f"Bearer {ADMIN}"})
     for _ in range(50):
         try:
-            return json.load(urllib.request.urlopen(request, timeout=5))
+            return json.load(urllib.request.urlopen(request, timeout=5), parse_float=Decimal)
         except urllib.error.HTTPError as error:
             if error.code != 404:
                 raise
@@ -125,6 +133,17 @@ try:
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True,
         stream_options={"include_usage": True}))
     check(chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 17, "usage chunk when asked for")
+
+    print("self-hosted model priced per GPU-hour")
+    raw = client.chat.completions.with_raw_response.create(
+        model="llama-3.1-8b-instruct", messages=[{"role": "user", "content": "Hi"}], extra_body={"fake": "busy"})
+    check(raw.parse().choices[0].message.content == "Hello from the fake.", "self-hosted completion")
+    event = recorded(raw.headers["x-tokenledger-request-id"])
+    gpu = Decimal(event["gpu_seconds"]) if event and "gpu_seconds" in event else Decimal(0)
+    # Two GPUs for the fake's 300 ms; the cost is that GPU time at $0.001 a GPU-second, exactly.
+    check(Decimal("0.6") <= gpu < Decimal("1.6"), f"GPU time of the call: {gpu} GPU-seconds")
+    check(Decimal(event["cost_usd"]) == gpu / 1000 and raw.headers.get("x-tokenledger-cost-usd") == event["cost_usd"],
+          f"priced by its GPU time: {event['cost_usd']} USD")
 
     embedding = client.embeddings.create(model="text-embedding-3-small", input="Hi")
     check(len(embedding.data[0].embedding) == 3 and embedding.usage.prompt_tokens == 8, "embeddings")

@@ -131,7 +131,22 @@ extension BillingStatement {
             .replacing("\"", with: "&quot;")
     }
 
-    private static func grouped(_ text: String) -> String {
+    /// A line's quantity in the unit it is counted in, grouped by thousands: `1,234,567 tokens`,
+    /// `12.5 GPU-seconds` (recorded in microseconds), `3,600 byte-hours`. The line's `unit` is
+    /// the unit its price is per.
+    public static func quantityText(_ line: Line, negativeSign: String = "−") -> String? {
+        guard let quantity = line.quantity else { return nil }
+        switch line.unit {
+        case "GPU-hours":
+            return grouped(ResourceUsage(gpuMicroseconds: quantity).gpuSecondsText, negativeSign: negativeSign)
+                + " GPU-seconds"
+        case "GB-months": return grouped(String(quantity), negativeSign: negativeSign) + " byte-hours"
+        case "1M tokens", nil: return grouped(String(quantity), negativeSign: negativeSign) + " tokens"
+        case let unit?: return grouped(String(quantity), negativeSign: negativeSign) + " " + unit
+        }
+    }
+
+    private static func grouped(_ text: String, negativeSign: String = "−") -> String {
         let negative = text.hasPrefix("-")
         let body = negative ? String(text.dropFirst()) : text
         let parts = body.split(separator: ".", maxSplits: 1)
@@ -140,7 +155,7 @@ extension BillingStatement {
             if index > 0, (parts[0].count - index) % 3 == 0 { whole.append(",") }
             whole.append(character)
         }
-        return (negative ? "−" : "") + whole + (parts.count > 1 ? "." + parts[1] : "")
+        return (negative ? negativeSign : "") + whole + (parts.count > 1 ? "." + parts[1] : "")
     }
 
     /// A printable HTML page, self-contained, with the period's daily usage as an inline SVG chart.
@@ -148,10 +163,7 @@ extension BillingStatement {
         let title = status == "issued" ? "Invoice" : "Statement (draft)"
         var rows = ""
         for line in lines {
-            let quantity =
-                line.quantity.map {
-                    "\(Self.grouped(String($0))) \(line.unit.map { $0 == "1M tokens" ? "tokens" : $0 } ?? "")"
-                } ?? ""
+            let quantity = Self.quantityText(line) ?? ""
             rows += """
                 <tr class="\(line.type.rawValue)"><td class="n">\(line.number)</td><td>\(Self.escape(line.description))</td>\
                 <td class="r">\(Self.escape(quantity))</td><td class="r">\(Self.grouped(Self.money(line.amount)))</td></tr>

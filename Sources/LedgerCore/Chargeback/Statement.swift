@@ -59,7 +59,9 @@ public struct StatementUsage: Sendable {
             if difference != .zero, !lines.isEmpty { lines[0].cost += difference }
         } else {
             lines = TokenKind.all.filter { event.tokens[$0] > 0 }.map { ($0.rawValue, event.tokens[$0], .zero) }
-            if event.resources.gpuSeconds > 0 { lines.append(("gpu_seconds", event.resources.gpuSeconds, .zero)) }
+            if event.resources.gpuMicroseconds > 0 {
+                lines.append(("gpu_seconds", event.resources.gpuMicroseconds, .zero))
+            }
             if event.resources.storageByteHours > 0 {
                 lines.append(("storage_byte_hours", event.resources.storageByteHours, .zero))
             }
@@ -168,7 +170,7 @@ public struct StatementBuilder: Sendable {
 
     static func unit(_ kind: String) -> (name: String, per: Int128) {
         switch kind {
-        case "gpu_seconds": ("GPU-hours", 3_600)
+        case "gpu_seconds": ("GPU-hours", Int128(ResourceUsage.microsecondsPerHour))
         case "storage_byte_hours": ("GB-months", 730_000_000_000)
         default: ("1M tokens", 1_000_000)
         }

@@ -67,19 +67,30 @@ extension UsageEvent {
 
 /// Non-token consumption carried by an event: GPU time and storage.
 public struct ResourceUsage: Sendable, Hashable {
-    /// GPU-seconds consumed.
-    public var gpuSeconds: Int64
+    /// GPU time consumed, in GPU-microseconds (one GPU for one microsecond). Fine enough for a
+    /// single call's share of a self-hosted model's GPUs; files and reports say GPU-seconds.
+    public var gpuMicroseconds: Int64
     /// Byte-hours of storage held.
     public var storageByteHours: Int64
 
     /// Creates resource usage.
-    public init(gpuSeconds: Int64 = 0, storageByteHours: Int64 = 0) {
-        self.gpuSeconds = gpuSeconds
+    public init(gpuMicroseconds: Int64 = 0, storageByteHours: Int64 = 0) {
+        self.gpuMicroseconds = gpuMicroseconds
         self.storageByteHours = storageByteHours
     }
 
     /// No GPU time and no storage.
     public static let none = ResourceUsage()
+
+    /// GPU-microseconds in a GPU-second.
+    public static let microsecondsPerSecond: Int64 = 1_000_000
+    /// GPU-microseconds in a GPU-hour: the unit GPU time is priced in.
+    public static let microsecondsPerHour: Int64 = 3_600_000_000
+
+    /// The GPU time as exact decimal GPU-seconds (`"0.25"`, `"3600"`).
+    public var gpuSecondsText: String {
+        DecimalText.format(Int128(gpuMicroseconds), scale: 6, minimumFractionDigits: 0)
+    }
 }
 
 /// An event with its price: what the ledger records.

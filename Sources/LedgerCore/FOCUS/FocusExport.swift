@@ -59,10 +59,13 @@ public struct FocusExport: Sendable {
         var requests: Int64 = 0
     }
 
-    private static let units: [String: (consumed: String, pricing: String, per: Int128)] = [
-        "1M tokens": ("Tokens", "1000000 Tokens", 1_000_000),
-        "GPU-hour": ("GPU-Seconds", "GPU-Hours", 3_600),
-        "GB-month": ("Byte-Hours", "GB-Months", 730_000_000_000),
+    /// By price unit: the consumed and pricing units, recorded units per pricing unit, and the
+    /// decimal places of a recorded unit in the consumed unit (GPU time is recorded in
+    /// microseconds and consumed in seconds).
+    private static let units: [String: (consumed: String, pricing: String, per: Int128, scale: Int)] = [
+        "1M tokens": ("Tokens", "1000000 Tokens", 1_000_000, 0),
+        "GPU-hour": ("GPU-Seconds", "GPU-Hours", Int128(ResourceUsage.microsecondsPerHour), 6),
+        "GB-month": ("Byte-Hours", "GB-Months", 730_000_000_000, 0),
     ]
 
     /// Adds one recorded event.
@@ -109,7 +112,7 @@ public struct FocusExport: Sendable {
                 quantity = event.tokens[kind]
                 unit = "1M tokens"
             } else if kindName == "gpu_seconds" {
-                quantity = event.resources.gpuSeconds
+                quantity = event.resources.gpuMicroseconds
                 unit = "GPU-hour"
             } else {
                 quantity = event.resources.storageByteHours
@@ -147,7 +150,7 @@ public struct FocusExport: Sendable {
             return [
                 nil, billed, billingAccountID, billingAccountName, "USD", billingEnd, billingStart, "Usage", nil,
                 "\(key.model) \(meter.lowercased()) (\(service.providerName))", "Usage-Based", dayEnd.iso8601,
-                dayStart.iso8601, nil, Self.decimal(Int128(figures.quantity), scale: 0), units.consumed,
+                dayStart.iso8601, nil, Self.decimal(Int128(figures.quantity), scale: units.scale), units.consumed,
                 listCost, unitPrice, billed, nil, service.invoiceIssuerName, listCost, unitPrice,
                 key.serviceTier == "standard" ? "Standard" : "Other", "USD", unitPrice, billed, unitPrice,
                 pricingQuantity.text, units.pricing,

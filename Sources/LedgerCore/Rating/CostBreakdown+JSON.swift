@@ -17,7 +17,7 @@ extension CostBreakdown {
                     lines.map { line in
                         .object([
                             ("kind", .string(line.kind)),
-                            ("quantity", .integer(line.quantity)),
+                            ("quantity", .decimal(line.quantityText)),
                             ("unit_price_usd", .string(line.unitPrice.dollarString)),
                             ("price_per", .string(line.priceUnit)),
                             ("cost_usd", .string(line.cost.decimalString)),

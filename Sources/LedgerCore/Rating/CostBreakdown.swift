@@ -23,7 +23,7 @@ public struct CostBreakdown: Sendable, Hashable {
 public struct CostLine: Sendable, Hashable {
     /// A ``TokenKind`` raw value, `gpu_seconds` or `storage_byte_hours`.
     public var kind: String
-    /// How many units were billed.
+    /// How many units were billed: tokens, GPU-microseconds or byte-hours.
     public var quantity: Int64
     /// The price applied, per `priceUnit`.
     public var unitPrice: EffectivePrice
@@ -31,4 +31,10 @@ public struct CostLine: Sendable, Hashable {
     public var priceUnit: String
     /// `quantity × unitPrice`, exact.
     public var cost: Cost
+
+    /// The quantity as people read it: tokens, GPU-seconds (exact decimal) or byte-hours.
+    public var quantityText: String {
+        kind == "gpu_seconds"
+            ? ResourceUsage(gpuMicroseconds: quantity).gpuSecondsText : String(quantity)
+    }
 }

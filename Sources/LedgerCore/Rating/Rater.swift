@@ -154,13 +154,15 @@ public struct Rater: Sendable {
     /// input-side price (plain input, or a cache write when the model charges more for one), and
     /// the output limit at the output price for each choice. The output limit is the request's
     /// (`max_tokens`), capped by the model's own limit from the catalog; when the request has none,
-    /// the model's limit, else `defaultOutputTokens`.
+    /// the model's limit, else `defaultOutputTokens`. `gpuMicroseconds` is the most GPU time the
+    /// call can be given, for a model priced per GPU-hour (whose tokens need no price then).
     ///
     /// - Throws: ``PricingError`` when the model or its input or output price is unknown, so a
     ///   budget is never checked against a made-up zero.
     public mutating func estimateUpperBound(
         provider: String, model: String, promptTokens: Int64, maximumOutputTokens: Int64?, choices: Int64 = 1,
-        defaultOutputTokens: Int64 = 16_384, embedding: Bool = false, at timestamp: Timestamp
+        defaultOutputTokens: Int64 = 16_384, embedding: Bool = false, gpuMicroseconds: Int64 = 0,
+        at timestamp: Timestamp
     ) throws(PricingError) -> Cost {
         let entry: ModelPricing
         switch resolution(provider: provider, model: model) {
@@ -173,6 +175,7 @@ public struct Rater: Sendable {
         let inputKinds: [TokenKind] = embedding ? [.embedding, .input] : [.input, .cacheWrite, .cacheWrite1h]
         for (index, kind) in inputKinds.enumerated() {
             var event = UsageEvent(id: "estimate", timestamp: timestamp, provider: provider, model: model)
+            event.resources.gpuMicroseconds = gpuMicroseconds
             event.tokens[kind] = promptTokens
             if !embedding { event.tokens.output = output * max(choices, 1) }
             let breakdown = try breakdown(event)
@@ -274,10 +277,18 @@ public struct Rater: Sendable {
             if adjustments.count <= 1 { return EffectivePrice(price).adjusted(by: adjustment) }
             return adjustments.reduce(EffectivePrice(price)) { $0.adjusted(by: $1) }
         }
+        let gpuPrice =
+            event.resources.gpuMicroseconds == 0
+            ? nil
+            : windowOverride?.perMillion?.gpuHour ?? tierOverride?.perMillion?.gpuHour
+                ?? regionOverride?.perMillion?.gpuHour ?? version.perMillion.gpuHour
         for kind in TokenKind.all {
             let quantity = event.tokens[kind]
             guard quantity != 0 else { continue }
             guard let price = layered(kind) else {
+                // A model priced per GPU-hour (a self-hosted model behind the gateway): the
+                // call's share of the GPUs is its price, and its tokens are counted, not billed.
+                if gpuPrice != nil { continue }
                 line(nil)
                 unpriced(kind.rawValue)
                 continue
@@ -288,17 +299,16 @@ public struct Rater: Sendable {
                     kind: kind.rawValue, quantity: quantity, unitPrice: unitPrice, priceUnit: "1M tokens",
                     cost: unitPrice.cost(units: quantity, unitsPerPrice: 1_000_000)))
         }
-        if event.resources.gpuSeconds != 0 {
-            let price =
-                windowOverride?.perMillion?.gpuHour ?? tierOverride?.perMillion?.gpuHour
-                ?? regionOverride?.perMillion?.gpuHour ?? version.perMillion.gpuHour
-            if let price {
+        if event.resources.gpuMicroseconds != 0 {
+            if let price = gpuPrice {
                 let unitPrice = effective(price)
                 line(
                     CostLine(
-                        kind: "gpu_seconds", quantity: event.resources.gpuSeconds, unitPrice: unitPrice,
+                        kind: "gpu_seconds", quantity: event.resources.gpuMicroseconds, unitPrice: unitPrice,
                         priceUnit: "GPU-hour",
-                        cost: unitPrice.cost(units: event.resources.gpuSeconds, unitsPerPrice: 3_600)))
+                        cost: unitPrice.cost(
+                            units: event.resources.gpuMicroseconds,
+                            unitsPerPrice: Int128(ResourceUsage.microsecondsPerHour))))
             } else {
                 line(nil)
                 unpriced("gpu_seconds")

@@ -24,7 +24,7 @@ extension ReportMetrics {
             ("cost_per_user_usd", money(costPer(users))),
             ("sessions", count(sessions)),
             ("cost_per_session_usd", money(costPer(sessions))),
-            ("gpu_seconds", .integer(resources.gpuSeconds)),
+            ("gpu_seconds", .decimal(resources.gpuSecondsText)),
             ("storage_byte_hours", .integer(resources.storageByteHours)),
             ("avg_latency_ms", count(averageLatencyMilliseconds)),
             ("unpriced_events", .integer(unpricedEvents)),
@@ -83,7 +83,7 @@ extension Report {
                 String(m.tokens.total),
             ]
             cells += TokenKind.all.map { String(m.tokens[$0]) }
-            cells += [String(m.resources.gpuSeconds), String(m.resources.storageByteHours), String(m.unpricedEvents)]
+            cells += [m.resources.gpuSecondsText, String(m.resources.storageByteHours), String(m.unpricedEvents)]
             lines.append(cells.map(Report.csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

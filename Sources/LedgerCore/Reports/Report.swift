@@ -11,7 +11,7 @@ public struct ReportMetrics: Sendable, Hashable {
     public var unpricedEvents: Int64 = 0
     /// Tokens by kind.
     public var tokens = TokenCounts()
-    /// GPU-seconds and storage byte-hours.
+    /// GPU time and storage byte-hours.
     public var resources = ResourceUsage()
     /// Total cost.
     public var cost = Cost.zero
@@ -36,7 +36,7 @@ public struct ReportMetrics: Sendable, Hashable {
         estimated += other.estimated
         unpricedEvents += other.unpricedEvents
         tokens += other.tokens
-        resources.gpuSeconds += other.resources.gpuSeconds
+        resources.gpuMicroseconds += other.resources.gpuMicroseconds
         resources.storageByteHours += other.resources.storageByteHours
         cost += other.cost
         wastedCost += other.wastedCost

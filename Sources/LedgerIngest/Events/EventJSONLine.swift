@@ -53,7 +53,10 @@ public enum EventJSONLine {
             line.append(contentsOf: String(event.tokens[kind]).utf8)
         }
         line.append(UInt8(ascii: "}"))
-        if event.resources.gpuSeconds != 0 { integer("gpu_seconds", event.resources.gpuSeconds) }
+        if event.resources.gpuMicroseconds != 0 {
+            key("gpu_seconds")  // an exact decimal number: GPU time is kept to the microsecond
+            line.append(contentsOf: event.resources.gpuSecondsText.utf8)
+        }
         if event.resources.storageByteHours != 0 { integer("storage_byte_hours", event.resources.storageByteHours) }
         for dimension in AttributionDimension.all {
             guard let value = event.attribution[dimension] else { continue }

@@ -76,7 +76,7 @@ public struct EventRowDecoder: Sendable {
             throw FieldError(field: "provider", reason: "missing; e.g. openai, anthropic, bedrock, self-hosted")
         }
         let resources = ResourceUsage(
-            gpuSeconds: try count(fields[Field.gpuSeconds], "gpu_seconds"),
+            gpuMicroseconds: try gpuMicroseconds(fields[Field.gpuSeconds]),
             storageByteHours: try count(fields[Field.storageByteHours], "storage_byte_hours"))
         let model = try optionalString(fields, Field.model)
         guard let model else {
@@ -170,6 +170,29 @@ public struct EventRowDecoder: Sendable {
         }
         guard number >= 0 else { throw FieldError(field: name(), reason: "must not be negative, got \(number)") }
         return number
+    }
+
+    /// `gpu_seconds`, a whole or decimal number of GPU-seconds (to the microsecond), in
+    /// GPU-microseconds.
+    private func gpuMicroseconds(_ value: FieldValue?) throws(FieldError) -> Int64 {
+        let text: String
+        switch value {
+        case nil, .null?: return 0
+        case .integer(let integer)?: text = String(integer)
+        case .number(let number)?: text = number
+        case .string(let string)?:
+            text = string.trimmingWhitespace()
+            if text.isEmpty { return 0 }
+        case let other?:
+            throw FieldError(field: "gpu_seconds", reason: "expected a number of GPU-seconds, got \(other.summary)")
+        }
+        guard let micro = DecimalText.parse(text, scale: 6), micro <= Int128(Int64.max) else {
+            throw FieldError(
+                field: "gpu_seconds",
+                reason: "'\(text)' is not a number of GPU-seconds with at most 6 decimal places (e.g. 3600 or 0.25)")
+        }
+        guard micro >= 0 else { throw FieldError(field: "gpu_seconds", reason: "must not be negative, got \(text)") }
+        return Int64(micro)
     }
 
     private func tags(_ value: FieldValue?) throws(FieldError) -> [String: String] {

@@ -158,7 +158,10 @@ private struct PlainRow {
         switch position {
         case Field.latency: event.latencyMilliseconds = value
         case Field.requests: event.requests = value
-        case Field.gpuSeconds: event.resources.gpuSeconds = value
+        case Field.gpuSeconds:
+            let (micro, overflow) = value.multipliedReportingOverflow(by: ResourceUsage.microsecondsPerSecond)
+            guard !overflow else { return false }
+            event.resources.gpuMicroseconds = micro
         case Field.storageByteHours: event.resources.storageByteHours = value
         case Field.firstToken..<Field.firstDimension:
             // Not with a `tokens` object: the general way says which to keep.

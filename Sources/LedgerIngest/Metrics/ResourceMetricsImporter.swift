@@ -125,7 +125,7 @@ public struct ResourceMetricsImporter: Sendable {
                 id: "dcgm:\(host):\(uuid):\(time.microseconds)", timestamp: time, source: "dcgm", provider: provider,
                 model: Self.gpuModel(name))
             event.requests = 0
-            event.resources.gpuSeconds = intervalSeconds
+            event.resources.gpuMicroseconds = intervalSeconds * ResourceUsage.microsecondsPerSecond
             event.tags["gpu_model"] = name
             event.tags["gpu_uuid"] = uuid
             if let index = labels["gpu"] { event.tags["gpu"] = index }
@@ -202,7 +202,7 @@ public struct ResourceMetricsImporter: Sendable {
             id: "nvidia-smi:\(host):\(uuid):\(time.microseconds)", timestamp: time, source: "nvidia-smi",
             provider: provider, model: Self.gpuModel(name))
         event.requests = 0
-        event.resources.gpuSeconds = intervalSeconds
+        event.resources.gpuMicroseconds = intervalSeconds * ResourceUsage.microsecondsPerSecond
         event.tags["gpu_model"] = name
         event.tags["gpu_uuid"] = uuid
         if let index = value("index") { event.tags["gpu"] = index }

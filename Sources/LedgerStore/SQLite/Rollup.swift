@@ -131,7 +131,7 @@ struct RollupAccumulator: Sendable {
     var cancelled: Int64 = 0
     var estimated: Int64 = 0
     var tokens = TokenCounts()
-    var gpuSeconds: Int64 = 0
+    var gpuMicroseconds: Int64 = 0
     var storageByteHours: Int64 = 0
     var costPicodollars: Int128 = 0
     var wastedPicodollars: Int128 = 0
@@ -142,7 +142,7 @@ struct RollupAccumulator: Sendable {
     /// Not `requests == 0`: resource events and provider usage reports carry no requests.
     var isZero: Bool {
         requests == 0 && unpriced == 0 && failed == 0 && retried == 0 && cancelled == 0 && estimated == 0
-            && tokens == TokenCounts() && gpuSeconds == 0 && storageByteHours == 0 && costPicodollars == 0
+            && tokens == TokenCounts() && gpuMicroseconds == 0 && storageByteHours == 0 && costPicodollars == 0
             && wastedPicodollars == 0 && latencySum == 0 && latencyCount == 0
     }
 
@@ -166,7 +166,7 @@ struct RollupAccumulator: Sendable {
         if sign != 1 {
             for kind in TokenKind.all { tokens[kind] = -tokens[kind] }
         }
-        gpuSeconds = sign * event.pointee.resources.gpuSeconds
+        gpuMicroseconds = sign * event.pointee.resources.gpuMicroseconds
         storageByteHours = sign * event.pointee.resources.storageByteHours
         costPicodollars = Int128(sign) * rating.pointee.cost.picodollars
         if event.pointee.outcome.isWaste { wastedPicodollars = costPicodollars }
@@ -185,7 +185,7 @@ struct RollupAccumulator: Sendable {
         cancelled += other.cancelled
         estimated += other.estimated
         tokens += other.tokens
-        gpuSeconds += other.gpuSeconds
+        gpuMicroseconds += other.gpuMicroseconds
         storageByteHours += other.storageByteHours
         costPicodollars += other.costPicodollars
         wastedPicodollars += other.wastedPicodollars
@@ -205,7 +205,7 @@ struct RollupAccumulator: Sendable {
         binder.bind(cancelled)
         binder.bind(estimated)
         binder.bind(tokens)
-        binder.bind(gpuSeconds)
+        binder.bind(gpuMicroseconds)
         binder.bind(storageByteHours)
         binder.bind(Int64(costMicro))
         binder.bind(Int64(costPicodollars - costMicro * 1_000_000))

@@ -7,7 +7,7 @@ extension SQLiteLedger {
     static func eventColumns(_ alias: String) -> String {
         let fields = [
             "seq", "id", "ts", "user", "session", "region", "resolved_model", "latency_ms", "requests", "long_context",
-            "gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced",
+            "gpu_us", "storage_byte_hours", "tags", "cost_pico", "priced",
         ]
         return (fields + SQLiteSchema.tokenColumns).map { alias + "." + SQLiteSchema.quoted($0) }
             .joined(separator: ", ") + ", "
@@ -29,7 +29,7 @@ extension SQLiteLedger {
         event.latencyMilliseconds = row[7]
         event.requests = row[8]
         event.longContext = (row[9] as Int64?).map { $0 == 1 }
-        event.resources = ResourceUsage(gpuSeconds: row[10], storageByteHours: row[11])
+        event.resources = ResourceUsage(gpuMicroseconds: row[10], storageByteHours: row[11])
         for (offset, kind) in TokenKind.all.enumerated() {
             // TokenKind.all and SQLiteSchema.tokenColumns list the kinds in the same order.
             event.tokens[kind] = row[tokenBase + offset]

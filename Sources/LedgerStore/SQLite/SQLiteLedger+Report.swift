@@ -66,7 +66,7 @@ struct ReportSource {
             ]
             + SQLiteSchema.tokenColumns.map { "r." + SQLiteSchema.quoted($0) }
             + [
-                "r.gpu_seconds", "r.storage_byte_hours", "(r.cost_pico / 1000000)", "(r.cost_pico % 1000000)",
+                "r.gpu_us", "r.storage_byte_hours", "(r.cost_pico / 1000000)", "(r.cost_pico % 1000000)",
                 "(CASE WHEN \(waste) THEN r.cost_pico / 1000000 ELSE 0 END)",
                 "(CASE WHEN \(waste) THEN r.cost_pico % 1000000 ELSE 0 END)",
                 "COALESCE(r.latency_ms, 0)", "(r.latency_ms IS NOT NULL)",
@@ -309,7 +309,7 @@ extension SQLiteLedger {
             metrics.cancelled = next()
             metrics.estimated = next()
             for kind in TokenKind.all { metrics.tokens[kind] = next() }
-            metrics.resources.gpuSeconds = next()
+            metrics.resources.gpuMicroseconds = next()
             metrics.resources.storageByteHours = next()
             let costMicro = next()
             let costRemainder = next()

@@ -86,7 +86,7 @@ public final class SQLiteLedger: Ledger {
                 "long_context",
             ]
             + SQLiteSchema.tokenColumns
-            + ["gpu_seconds", "storage_byte_hours", "tags", "cost_pico", "priced"]
+            + ["gpu_us", "storage_byte_hours", "tags", "cost_pico", "priced"]
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
         // Only a repeated id is skipped; a CHECK violation must fail the batch (OR IGNORE would hide it).
         return
@@ -318,7 +318,7 @@ public final class SQLiteLedger: Ledger {
         binder.bind(event.pointee.requests)
         binder.bind(optional: event.pointee.longContext.map { $0 ? Int64(1) : 0 })
         binder.bind(event.pointee.tokens)
-        binder.bind(event.pointee.resources.gpuSeconds)
+        binder.bind(event.pointee.resources.gpuMicroseconds)
         binder.bind(event.pointee.resources.storageByteHours)
         binder.bind(optional: tags)
         binder.bind(Int64(rating.pointee.cost.picodollars))

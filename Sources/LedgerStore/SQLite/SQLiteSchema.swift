@@ -23,7 +23,7 @@ enum SQLiteSchema {
     static let metricColumns =
         ["requests", "unpriced", "failed", "retried", "cancelled", "estimated"] + tokenColumns
         + [
-            "gpu_seconds", "storage_byte_hours", "cost_micro", "cost_pico_rem", "wasted_micro", "wasted_pico_rem",
+            "gpu_us", "storage_byte_hours", "cost_micro", "cost_pico_rem", "wasted_micro", "wasted_pico_rem",
             "latency_ms_sum", "latency_count",
         ]
 
@@ -79,7 +79,11 @@ enum SQLiteSchema {
                     )
                     """)
             try db.execute(sql: "CREATE INDEX event_zones_by_time ON event_zones(max_ts, min_ts)")
-            let metrics = metricColumns.map { "\(quoted($0)) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ", ")
+            // v1 named the GPU column gpu_seconds (renamed by v6).
+            let metrics = metricColumns.map {
+                "\(quoted($0 == "gpu_us" ? "gpu_seconds" : $0)) INTEGER NOT NULL DEFAULT 0"
+            }
+            .joined(separator: ", ")
             for table in ["rollup_hour", "rollup_day"] {
                 try db.execute(
                     sql: """
@@ -229,6 +233,13 @@ enum SQLiteSchema {
                         UNIQUE (period_start, subject)
                     );
                     """)
+        }
+        migrator.registerMigration("v6-gpu-microseconds") { db in
+            // GPU time to the microsecond, so one call's share of a self-hosted model's GPUs counts.
+            for table in ["events", "rollup_hour", "rollup_day", "rollup_day_actor"] {
+                try db.execute(sql: "ALTER TABLE \(table) RENAME COLUMN gpu_seconds TO gpu_us")
+                try db.execute(sql: "UPDATE \(table) SET gpu_us = gpu_us * 1000000 WHERE gpu_us <> 0")
+            }
         }
         return migrator
     }
