@@ -330,7 +330,8 @@ public final class Gateway: Sendable {
 
     /// Starts a billed call's share of its upstream's GPUs, once, as it goes upstream.
     func beginGPUShare(_ call: inout CallContext) {
-        guard call.gpuMark == nil, call.route.isBilled, let share = gpuShares[call.upstream.name] else { return }
+        guard !gpuShares.isEmpty, call.gpuMark == nil, call.route.isBilled, let share = gpuShares[call.upstream.name]
+        else { return }
         call.gpuMark = share.begin()
     }
 
@@ -358,7 +359,7 @@ public final class Gateway: Sendable {
         limiter.consume(tokens: tokens.total, subjects: call.rateSubjects, now: now.microseconds)
         metrics.record(
             route: call.route, team: call.attribution.team, model: call.model, outcome: outcome, status: status,
-            tokens: tokens, cost: rated.cost)
+            tokens: tokens, cost: rated.cost, gpuMicroseconds: gpuMicroseconds)
         logger.info(
             "request",
             metadata: [

@@ -31,6 +31,8 @@ final class GatewayMetrics: Sendable {
         var requests: [RequestSeries: Int64] = [:]
         var tokens: [TokenSeries: Int64] = [:]
         var costPico: [CostSeries: Int128] = [:]
+        /// GPU time of calls to upstreams with `gpus`, in GPU-microseconds.
+        var gpuMicroseconds: [CostSeries: Int64] = [:]
         var refusals: [String: Int64] = [:]
         /// Observations by upstream, by the first bucket they fall in (the last: above every bound).
         var latencyBuckets: [String: [Int64]] = [:]
@@ -78,7 +80,8 @@ final class GatewayMetrics: Sendable {
 
     /// Counts a finished request.
     func record(
-        route: APIRoute, team: String?, model: String, outcome: Outcome, status: Int, tokens: TokenCounts, cost: Cost
+        route: APIRoute, team: String?, model: String, outcome: Outcome, status: Int, tokens: TokenCounts, cost: Cost,
+        gpuMicroseconds: Int64 = 0
     ) {
         state.withLock { state in
             let team = Self.bounded(team ?? "", in: &state.teams)
@@ -90,6 +93,9 @@ final class GatewayMetrics: Sendable {
                 state.tokens[TokenSeries(team: team, model: model, kind: kind), default: 0] += tokens[kind]
             }
             state.costPico[CostSeries(team: team, model: model), default: 0] += cost.picodollars
+            if gpuMicroseconds > 0 {
+                state.gpuMicroseconds[CostSeries(team: team, model: model), default: 0] += gpuMicroseconds
+            }
         }
     }
 
@@ -129,6 +135,12 @@ final class GatewayMetrics: Sendable {
             family(
                 "tokenledger_cost_usd_total", "counter", "Cost in US dollars (exact decimal).",
                 state.costPico.map { ($0.key.labels, Cost(picodollars: $0.value).decimalString) })
+            family(
+                "tokenledger_gpu_seconds_total", "counter",
+                "GPU time of calls to self-hosted upstreams with gpus, in GPU-seconds (exact decimal).",
+                state.gpuMicroseconds.map {
+                    ($0.key.labels, ResourceUsage(gpuMicroseconds: $0.value).gpuSecondsText)
+                })
             family(
                 "tokenledger_refusals_total", "counter", "Requests refused, by reason.",
                 state.refusals.map { ($0.key, String($0.value)) })

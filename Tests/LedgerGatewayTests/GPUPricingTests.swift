@@ -32,6 +32,7 @@ import Testing
     @Test func oneCallAtATimeHasAllTheGPUsForAsLongAsItRuns() async throws {
         try await GatewayHarness.run(prices: Self.prices, configure: Self.withGPUUpstream()) { harness in
             let key = try await harness.key()
+            var total: Int64 = 0
             // Twice on one connection: the first call loads the key (a task), the second goes
             // upstream without one; both are metered.
             for _ in 0..<2 {
@@ -48,7 +49,14 @@ import Testing
                 #expect(
                     event.event.tokens.prompt == 42 && event.event.tokens.output + event.event.tokens.reasoning == 17)
                 #expect(reply.headers.first(name: "x-tokenledger-cost-usd") == event.cost.decimalString)
+                total += gpu
             }
+            // Prometheus counts the GPU time by team and model, to the microsecond.
+            let series =
+                #"tokenledger_gpu_seconds_total{team="search",model="llama-3.1-8b-instruct"} "#
+                + ResourceUsage(gpuMicroseconds: total).gpuSecondsText
+            let metrics = try await harness.metrics(containing: series)
+            #expect(metrics.contains(series), "\(metrics)")
         }
     }
 
