@@ -38,11 +38,11 @@ final class UpstreamClient: Sendable {
         to target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer, streamWanted: Bool,
         timeout: TimeAmount, on loop: (any EventLoop)? = nil
     ) async throws -> UpstreamResponse {
-        let head = Self.head(target: target, path: path, headers: headers, body: body)
+        let request = Self.request(target: target, path: path, headers: headers, body: body)
         try Task.checkCancellation()
         if let connection = pool.take(target) {
             do {
-                return try await send(head, body: body, on: connection, streamWanted: streamWanted, timeout: timeout)
+                return try await send(request, on: connection, streamWanted: streamWanted, timeout: timeout)
             } catch UpstreamError.notSent {
                 // The idle connection was closed by the upstream before the request went out:
                 // nothing reached it, so a fresh connection may carry the request.
@@ -50,7 +50,7 @@ final class UpstreamClient: Sendable {
             }
         }
         let connection = try await connect(target, on: loop ?? MultiThreadedEventLoopGroup.singleton.any())
-        return try await send(head, body: body, on: connection, streamWanted: streamWanted, timeout: timeout)
+        return try await send(request, on: connection, streamWanted: streamWanted, timeout: timeout)
     }
 
     /// Sends a POST on an idle connection of the current event loop, without a task: the answer's
@@ -61,22 +61,20 @@ final class UpstreamClient: Sendable {
         on loop: any EventLoop
     ) -> (answer: EventLoopFuture<UpstreamResponse>, cancel: @Sendable () -> Void)? {
         guard let connection = pool.take(target, onlyOnThisLoop: true) else { return nil }
-        let head = Self.head(target: target, path: path, headers: headers, body: body)
+        let request = Self.request(target: target, path: path, headers: headers, body: body)
         let promise = loop.makePromise(of: UpstreamResponse.self)
         connection.handler.value.start(
-            UpstreamExchange(head: head, body: body, streamWanted: false, timeout: timeout, promise: promise))
+            UpstreamExchange(request: request, streamWanted: false, timeout: timeout, promise: promise))
         let channel = connection.channel
         return (promise.futureResult, { channel.close(promise: nil) })
     }
 
-    /// A POST's head: the caller's headers, the target's `Host` and the body's length.
-    private static func head(target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer)
-        -> HTTPRequestHead
+    /// A POST's bytes: the caller's headers, the target's `Host`, the body's length and the body.
+    private static func request(target: UpstreamTarget, path: String, headers: HTTPHeaders, body: ByteBuffer)
+        -> ByteBuffer
     {
-        var headers = headers
-        headers.replaceOrAdd(name: "host", value: target.hostHeader)
-        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        UpstreamHTTP.request(
+            path: path, hostHeader: target.hostHeader, headers: headers, body: body, allocator: ByteBufferAllocator())
     }
 
     /// Closes the idle connections.
@@ -85,13 +83,12 @@ final class UpstreamClient: Sendable {
     }
 
     private func send(
-        _ head: HTTPRequestHead, body: ByteBuffer, on connection: UpstreamConnection, streamWanted: Bool,
-        timeout: TimeAmount
+        _ request: ByteBuffer, on connection: UpstreamConnection, streamWanted: Bool, timeout: TimeAmount
     ) async throws -> UpstreamResponse {
         let loop = connection.channel.eventLoop
         let promise = loop.makePromise(of: UpstreamResponse.self)
         let exchange = UpstreamExchange(
-            head: head, body: body, streamWanted: streamWanted, timeout: timeout, promise: promise)
+            request: request, streamWanted: streamWanted, timeout: timeout, promise: promise)
         if loop.inEventLoop {
             connection.handler.value.start(exchange)
         } else {
@@ -118,9 +115,7 @@ final class UpstreamClient: Sendable {
                         let hostname = target.isIPAddress ? nil : target.host
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
-                    // Header values are the gateway's own or came through NIO's parser: no
-                    // second validation on the way out.
-                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    // HTTP/1.1 is written and read by the handler itself (`UpstreamHTTP`).
                     try pipeline.addHandler(
                         UpstreamConnectionHandler(
                             target: target, pool: pool, maximumResponseBytes: maximumResponseBytes))
@@ -355,8 +350,8 @@ final class UpstreamPool: Sendable {
 
 /// One request and its answer on a connection.
 struct UpstreamExchange: Sendable {
-    var head: HTTPRequestHead
-    var body: ByteBuffer
+    /// The whole request: head and body.
+    var request: ByteBuffer
     var streamWanted: Bool
     var timeout: TimeAmount
     var promise: EventLoopPromise<UpstreamResponse>

@@ -5,13 +5,13 @@ import NIOHTTP1
 /// to the waiting call (whole, or as a stream of chunks), enforces the read timeout, and returns
 /// the connection to the pool when the answer ended and both sides allow keep-alive.
 final class UpstreamConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle
         case awaitingHead(EventLoopPromise<UpstreamResponse>, streamWanted: Bool)
-        case collecting(HTTPResponseHead, ByteBuffer, EventLoopPromise<UpstreamResponse>)
+        case collecting(HTTPResponseStatus, HTTPHeaders, ByteBuffer, EventLoopPromise<UpstreamResponse>)
         case streaming(AsyncThrowingStream<ByteBuffer, any Error>.Continuation)
         case closed
     }
@@ -20,6 +20,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     private let pool: UpstreamPool
     private let maximumResponseBytes: Int
     private var state = State.idle
+    private var parser = UpstreamResponseParser()
     private var context: ChannelHandlerContext?
     private var requestWritten = false
     private var keepAlive = false
@@ -40,7 +41,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    /// Writes the exchange's request (head, body and end in one flush) and waits for the answer.
+    /// Writes the exchange's request (one buffer, one flush) and waits for the answer.
     func start(_ exchange: UpstreamExchange) {
         guard let context, case .idle = state, context.channel.isActive else {
             exchange.promise.fail(UpstreamError.notSent)
@@ -48,7 +49,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         }
         state = .awaitingHead(exchange.promise, streamWanted: exchange.streamWanted)
         requestWritten = false
-        keepAlive = exchange.head.isKeepAlive
+        keepAlive = true  // an HTTP/1.1 request without `Connection: close`
+        parser.expectAnswer()
         timeout = exchange.timeout
         lastRead = .now()
         if let timer, timer.deadline <= lastRead + timeout {
@@ -58,10 +60,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
             timer?.task.cancel()
             scheduleTimer(at: lastRead + timeout)
         }
-        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        context.writeAndFlush(wrapOutboundOut(exchange.request), promise: written)
         written.futureResult.assumeIsolated().whenComplete { result in
             switch (result, self.state) {
             case (.success, _): self.requestWritten = true
@@ -73,14 +73,28 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastRead = .now()
-        switch (state, unwrapInboundIn(data)) {
-        case (.awaitingHead(let promise, let streamWanted), .head(let head)):
-            keepAlive = keepAlive && head.isKeepAlive
+        // Taken out while it reads: a part may end the exchange and close the connection, whose
+        // `channelInactive` runs at once and must not find the parser in use.
+        var parser = self.parser
+        self.parser = UpstreamResponseParser()
+        do {
+            try parser.feed(unwrapInboundIn(data)) { part in handle(part, context: context) }
+            self.parser = parser
+        } catch {
+            self.parser = parser
+            fail(error, close: true)
+        }
+    }
+
+    private func handle(_ part: UpstreamPart, context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.awaitingHead(let promise, let streamWanted), .head(let status, let headers, let reusable)):
+            keepAlive = keepAlive && reusable
             let eventStream =
-                streamWanted && (200..<300).contains(Int(head.status.code))
-                && (head.headers.first(name: "content-type") ?? "").contains("text/event-stream")
+                streamWanted && (200..<300).contains(Int(status.code))
+                && (headers.first(name: "content-type") ?? "").contains("text/event-stream")
             guard eventStream else {
-                state = .collecting(head, context.channel.allocator.buffer(capacity: 0), promise)
+                state = .collecting(status, headers, context.channel.allocator.buffer(capacity: 0), promise)
                 return
             }
             let (chunks, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
@@ -91,9 +105,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
             state = .streaming(continuation)
             promise.succeed(
                 UpstreamResponse(
-                    status: head.status, headers: head.headers,
+                    status: status, headers: headers,
                     body: .stream(UpstreamBodyStream(chunks: chunks, channel: channel))))
-        case (.collecting(let head, var collected, let promise), .body(var chunk)):
+        case (.collecting(let status, let headers, var collected, let promise), .body(var chunk)):
             guard collected.readableBytes + chunk.readableBytes <= maximumResponseBytes else {
                 fail(UpstreamError.responseTooLarge(maximumResponseBytes), close: true)
                 return
@@ -104,10 +118,10 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
             } else {
                 collected.writeBuffer(&chunk)
             }
-            state = .collecting(head, collected, promise)
-        case (.collecting(let head, let collected, let promise), .end):
+            state = .collecting(status, headers, collected, promise)
+        case (.collecting(let status, let headers, let collected, let promise), .end):
             finishExchange(context: context)
-            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: .whole(collected)))
+            promise.succeed(UpstreamResponse(status: status, headers: headers, body: .whole(collected)))
         case (.streaming(let continuation), .body(let chunk)):
             continuation.yield(chunk)
         case (.streaming(let continuation), .end):
@@ -125,6 +139,8 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         pool.remove(context.channel, target: target)
+        // An answer framed by the connection's close is complete now.
+        if parser.endsAtClose { handle(.end, context: context) }
         if case .awaitingHead = state, !requestWritten {
             fail(UpstreamError.notSent, close: false)
         } else {
@@ -154,7 +170,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         timer?.task.cancel()
         timer = nil
         switch previous {
-        case .awaitingHead(let promise, _), .collecting(_, _, let promise): promise.fail(error)
+        case .awaitingHead(let promise, _), .collecting(_, _, _, let promise): promise.fail(error)
         case .streaming(let continuation): continuation.finish(throwing: error)
         case .idle, .closed: break
         }
