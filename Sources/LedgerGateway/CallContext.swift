@@ -25,9 +25,9 @@ struct CallContext: Sendable {
     let forwardedHeaders: [(String, String)]
     /// The event loop of the caller's connection, where a new upstream connection is opened.
     let eventLoop: any EventLoop
-    /// The call's mark on its upstream's ``GPUShare`` from when it went upstream (an upstream with
-    /// `gpus`, a billed route).
-    var gpuMark: Int64? = nil
+    /// The upstream's ``GPUShare`` and the call's mark on it from when it went upstream (an
+    /// upstream with `gpus`, a billed route).
+    var gpu: (share: GPUShare, mark: Int64)? = nil
 
     /// The request's prompt tokens, estimated when the response does not say (4 bytes a token).
     var estimatedPromptTokens: Int64 { Int64(promptBytes / 4) }

@@ -266,9 +266,7 @@ extension Gateway {
             let relay =
                 name.hasPrefix(lowercasedASCII: "openai-") || name.hasPrefix(lowercasedASCII: "anthropic-")
                 || name.hasPrefix(lowercasedASCII: "x-ratelimit-")
-                || Self.relayedHeaderNames.contains {
-                    $0.utf8.count == name.utf8.count && name.hasPrefix(lowercasedASCII: $0)
-                }
+                || Self.relayedHeaderNames.contains { name.equals(lowercasedASCII: $0) }
             if relay { relayed.add(name: name, value: value) }
         }
         return relayed

@@ -330,9 +330,9 @@ public final class Gateway: Sendable {
 
     /// Starts a billed call's share of its upstream's GPUs, once, as it goes upstream.
     func beginGPUShare(_ call: inout CallContext) {
-        guard !gpuShares.isEmpty, call.gpuMark == nil, call.route.isBilled, let share = gpuShares[call.upstream.name]
+        guard !gpuShares.isEmpty, call.gpu == nil, call.route.isBilled, let share = gpuShares[call.upstream.name]
         else { return }
-        call.gpuMark = share.begin()
+        call.gpu = (share, share.begin())
     }
 
     /// Rates a finished call, spools it with its budget settlement (applied when the spool is
@@ -340,10 +340,7 @@ public final class Gateway: Sendable {
     /// counts it. Returns the rated event.
     func complete(_ call: CallContext, tokens: TokenCounts, outcome: Outcome, status: Int) -> RatedEvent {
         let now = Timestamp.current
-        var gpuMicroseconds: Int64 = 0
-        if let mark = call.gpuMark, let share = gpuShares[call.upstream.name] {
-            gpuMicroseconds = share.end(mark)
-        }
+        let gpuMicroseconds = call.gpu.map { $0.share.end($0.mark) } ?? 0
         let event = call.event(tokens: tokens, outcome: outcome, now: now, gpuMicroseconds: gpuMicroseconds)
         let rated = rater.withLock { $0.rate(event) }
         let settlement =

@@ -42,7 +42,7 @@ extension HTTPFields: HeaderLookup {
     func value(of name: String) -> String? { HTTPField.Name(name).flatMap { self[$0] } }
 }
 
-extension String {
+extension StringProtocol {
     /// Whether the string starts with `prefix` (lower-case ASCII letters, digits, `-` and space)
     /// in any letter case, without building a lowered copy.
     func hasPrefix(lowercasedASCII prefix: String) -> Bool {
@@ -52,5 +52,11 @@ extension String {
             guard let byte = text.next(), byte | 0x20 == expected else { return false }
         }
         return true
+    }
+
+    /// Whether the string is `name` (lower-case ASCII letters, digits, `-` and space) in any
+    /// letter case.
+    func equals(lowercasedASCII name: String) -> Bool {
+        utf8.count == name.utf8.count && hasPrefix(lowercasedASCII: name)
     }
 }

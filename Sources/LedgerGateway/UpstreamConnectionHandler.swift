@@ -49,7 +49,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         }
         state = .awaitingHead(exchange.promise, streamWanted: exchange.streamWanted)
         requestWritten = false
-        keepAlive = true  // an HTTP/1.1 request without `Connection: close`
+        keepAlive = false  // until the answer's head says
         parser.expectAnswer()
         timeout = exchange.timeout
         lastRead = .now()
@@ -89,7 +89,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     private func handle(_ part: UpstreamPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.awaitingHead(let promise, let streamWanted), .head(let status, let headers, let reusable)):
-            keepAlive = keepAlive && reusable
+            keepAlive = reusable  // the request was HTTP/1.1 without `Connection: close`
             let eventStream =
                 streamWanted && (200..<300).contains(Int(status.code))
                 && (headers.first(name: "content-type") ?? "").contains("text/event-stream")

@@ -33,7 +33,7 @@ enum UpstreamHTTP {
         buffer.writeStaticString(" HTTP/1.1\r\nhost: ")
         buffer.writeString(hostHeader)
         for (name, value) in headers {
-            guard !equalsIgnoringCase(name, "host"), !equalsIgnoringCase(name, "content-length"),
+            guard !name.equals(lowercasedASCII: "host"), !name.equals(lowercasedASCII: "content-length"),
                 isFieldName(name), isFieldValue(value)
             else { continue }
             buffer.writeStaticString("\r\n")
@@ -53,7 +53,8 @@ enum UpstreamHTTP {
         value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "A") + value - 10
     }
 
-    private static func isFieldName(_ name: String) -> Bool {
+    /// A header name: visible ASCII without `:`.
+    static func isFieldName(_ name: String) -> Bool {
         !name.isEmpty
             && name.utf8.allSatisfy { byte in
                 byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: ":")
@@ -62,16 +63,6 @@ enum UpstreamHTTP {
 
     private static func isFieldValue(_ value: String) -> Bool {
         value.utf8.allSatisfy { byte in byte >= 0x20 && byte != 0x7F || byte == 0x09 }
-    }
-
-    static func equalsIgnoringCase(_ text: some StringProtocol, _ lowercase: StaticString) -> Bool {
-        let utf8 = text.utf8
-        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(utf8, expected).allSatisfy { byte, wanted in
-                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
-            }
-        }
     }
 }
 
@@ -218,10 +209,8 @@ struct UpstreamResponseParser {
             throw UpstreamProtocolError(description: "the upstream's answer has no status line")
         }
         // HTTP/1.x SSS reason
-        let http10 = Array("HTTP/1.0 ".utf8)
-        let http11 = Array("HTTP/1.1 ".utf8)
-        let prefix = Array(statusLine.prefix(9))
-        guard prefix == http10 || prefix == http11, statusLine.count >= 12 else {
+        let http11 = statusLine.starts(with: Self.http11)
+        guard http11 || statusLine.starts(with: Self.http10), statusLine.count >= 12 else {
             throw UpstreamProtocolError(
                 description:
                     "the upstream's status line is not HTTP/1.x: \(String(decoding: statusLine.prefix(40), as: UTF8.self))"
@@ -250,24 +239,27 @@ struct UpstreamResponseParser {
                 throw UpstreamProtocolError(description: "a header line of the upstream's answer is malformed")
             }
             let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
+            guard UpstreamHTTP.isFieldName(name) else {
+                throw UpstreamProtocolError(description: "a header name of the upstream's answer is malformed")
+            }
             var value = line[(colon + 1)...]
             while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
             while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
             let text = String(decoding: value, as: UTF8.self)
-            if UpstreamHTTP.equalsIgnoringCase(name, "content-length") {
+            if name.equals(lowercasedASCII: "content-length") {
                 guard let length = Int(text), length >= 0, contentLength == nil || contentLength == length else {
                     throw UpstreamProtocolError(description: "the upstream's Content-Length '\(text)' is not usable")
                 }
                 contentLength = length
-            } else if UpstreamHTTP.equalsIgnoringCase(name, "transfer-encoding") {
+            } else if name.equals(lowercasedASCII: "transfer-encoding") {
                 transferEncoding = true
                 let last = text.split(separator: ",").last.map(Self.trimmed) ?? ""
-                chunked = UpstreamHTTP.equalsIgnoringCase(last, "chunked")
-            } else if UpstreamHTTP.equalsIgnoringCase(name, "connection") {
+                chunked = last.equals(lowercasedASCII: "chunked")
+            } else if name.equals(lowercasedASCII: "connection") {
                 for token in text.split(separator: ",") {
                     let token = Self.trimmed(token)
-                    if UpstreamHTTP.equalsIgnoringCase(token, "close") { connectionClose = true }
-                    if UpstreamHTTP.equalsIgnoringCase(token, "keep-alive") { connectionKeepAlive = true }
+                    if token.equals(lowercasedASCII: "close") { connectionClose = true }
+                    if token.equals(lowercasedASCII: "keep-alive") { connectionKeepAlive = true }
                 }
             }
             headers.add(name: name, value: text)
@@ -279,8 +271,7 @@ struct UpstreamResponseParser {
             }
             return
         }
-        let http11Version = prefix == http11
-        var keepAlive = http11Version ? !connectionClose : connectionKeepAlive && !connectionClose
+        var keepAlive = http11 ? !connectionClose : connectionKeepAlive && !connectionClose
         let status = HTTPResponseStatus(statusCode: code)
         if code == 204 || code == 304 {
             phase = .done
@@ -347,6 +338,8 @@ struct UpstreamResponseParser {
         return size
     }
 
+    private static let http10 = Array("HTTP/1.0 ".utf8)
+    private static let http11 = Array("HTTP/1.1 ".utf8)
     private static let crlf: [UInt8] = [13, 10]
     private static let crlfcrlf: [UInt8] = [13, 10, 13, 10]
 

@@ -66,11 +66,12 @@ import Testing
             {"id":"d","id":"e","timestamp":"2026-10-01T10:00:00Z","provider":"openai","model":"gpt-4o"}
             {"id":"g","timestamp":"2026-10-01T10:00:00Z","provider":"self-hosted","model":"l","gpu_seconds":0.0000001}
             {"id":"h","timestamp":"2026-10-01T10:00:00Z","provider":"self-hosted","model":"l","gpu_seconds":-2}
+            {"id":"i","timestamp":"2026-10-01T10:00:00Z","provider":"self-hosted","model":"l","gpu_seconds":99999999999999}
             """, suffix: "jsonl")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try await run(path, format: .jsonl)
         #expect(result.events.map(\.id) == ["ok"])
-        #expect(result.summary.rejected == 11)
+        #expect(result.summary.rejected == 12)
         let byLine = Dictionary(uniqueKeysWithValues: result.errors.map { ($0.line!, $0) })
         #expect(byLine[2]?.field == "timestamp")
         #expect(byLine[3]?.field == "output")
@@ -86,6 +87,7 @@ import Testing
         #expect(byLine[11]?.field == "gpu_seconds")
         #expect(byLine[11]?.reason.contains("at most 6 decimal places") == true)
         #expect(byLine[12]?.reason.contains("must not be negative") == true)
+        #expect(byLine[13]?.reason.contains("too large") == true)
         #expect(result.errors.allSatisfy { $0.file == path })
         #expect(byLine[2]!.description.hasPrefix("\(path):2: field 'timestamp': "))
     }

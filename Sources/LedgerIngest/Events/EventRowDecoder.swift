@@ -186,10 +186,13 @@ public struct EventRowDecoder: Sendable {
         case let other?:
             throw FieldError(field: "gpu_seconds", reason: "expected a number of GPU-seconds, got \(other.summary)")
         }
-        guard let micro = DecimalText.parse(text, scale: 6), micro <= Int128(Int64.max) else {
+        guard let micro = DecimalText.parse(text, scale: 6) else {
             throw FieldError(
                 field: "gpu_seconds",
                 reason: "'\(text)' is not a number of GPU-seconds with at most 6 decimal places (e.g. 3600 or 0.25)")
+        }
+        guard micro <= Int128(Int64.max) else {
+            throw FieldError(field: "gpu_seconds", reason: "'\(text)' is too large (at most 9223372036854 GPU-seconds)")
         }
         guard micro >= 0 else { throw FieldError(field: "gpu_seconds", reason: "must not be negative, got \(text)") }
         return Int64(micro)
