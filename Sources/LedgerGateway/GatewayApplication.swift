@@ -7,6 +7,7 @@ import LedgerStore
 public import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// The HTTP server: provider APIs, the admin API, `/health` and `/metrics`.
 public enum GatewayApplication {
@@ -16,6 +17,7 @@ public enum GatewayApplication {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v1/models") { request, _ in await gateway.listModels(request: request) }
         router.get("/health") { _, _ in await gateway.health() }
+        router.head("/health") { _, _ in await gateway.health() }
         router.get("/metrics") { _, _ in await gateway.metricsResponse() }
         AdminAPI.register(on: router, gateway: gateway)
         IngestAPI.register(on: router, gateway: gateway)
@@ -52,21 +54,26 @@ public enum GatewayApplication {
     }
 }
 
-/// Hummingbird's HTTP/1.1 connection with ``ProviderChannelHandler`` after NIO's request decoder.
+/// Hummingbird's HTTP/1.1 connection with ``ProviderChannelHandler`` in place of NIO's HTTP/1.1
+/// codec: it reads every request, serves the provider routes, and hands the rest to Hummingbird's
+/// handlers as NIO's request parts.
 struct ProviderHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
     let gateway: Gateway
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         let gateway = self.gateway
-        return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        return channel.eventLoop.makeCompletedFuture {
             // A streamed answer is many small writes: each goes out at once, not when the
             // caller acknowledges the one before (Nagle's algorithm with delayed ACKs).
             try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+            // The pipeline of `HTTP1Channel.setup`, with this codec instead of NIO's.
             let pipeline = channel.pipeline.syncOperations
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(ProviderChannelHandler(gateway: gateway), position: .after(decoder))
-            return value
+            try pipeline.addHandler(ProviderChannelHandler(gateway: gateway))
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandler(HTTPConnectionStateHandler(logger: logger))
+            return try NIOAsyncChannel(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
 

@@ -3,12 +3,19 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Serves the provider API routes (``APIRoute``, and Azure OpenAI's deployment paths) straight
-/// from each connection's channel pipeline; every other request goes on to the router.
+/// The HTTP/1.1 server side of a caller's connection: reads the requests (``HTTP1Framer``,
+/// ``HTTP1Head``), serves the provider API routes (``APIRoute``, and Azure OpenAI's deployment
+/// paths) itself, and hands every other request to the router as NIO's request parts, writing its
+/// answers back in HTTP/1.1.
 ///
-/// A proxied call then runs on the event loop that read it, from request to answer: no hand-over
-/// to an async sequence and back, no conversion of the head to another header type, one write of
-/// the whole answer. It sits between NIO's HTTP/1.1 codec and Hummingbird's.
+/// A proxied call runs on the event loop that read it, from request to answer: no codec's
+/// pipeline steps, no hand-over to an async sequence and back, one write of the whole answer.
+///
+/// Requests are read strictly (RFC 9112): a head with a line not ending in CRLF, a field name
+/// followed by anything but a colon, a control character in a value, a request with both
+/// `Content-Length` and `Transfer-Encoding`, differing lengths, or a transfer coding other than
+/// `chunked` is answered with a 4xx or 501 that says what was wrong, and the connection closes.
+/// Where a request ends is never guessed, so no request can hide inside another.
 ///
 /// Requests on one connection are answered in order, whoever serves them: a request that arrives
 /// (pipelined) while another is being answered waits, and so does a provider request while the
@@ -17,43 +24,71 @@ import NIOHTTP1
 /// shutdown is closed once its call is answered. If the client goes away during a call, the call
 /// is cancelled (the upstream connection closes) and recorded as such.
 final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = IOData
+
+    /// The largest request head accepted (request line and header fields).
+    static let maximumHeadBytes = 80 * 1024
 
     /// A provider request being read.
     private struct Incoming {
         var route: APIRoute
         var deployment: String?
         var head: HTTPRequestHead
+        var keepAlive: Bool
+        var expectContinue: Bool
+        var contentLength: Int?
         /// nil once the body exceeds the limit (the rest is read and dropped; the answer is 413).
         var body: ByteBuffer?
     }
 
+    /// A request handed to the router whose answer has not ended: what its framing depends on.
+    private struct Owed {
+        var version: HTTPVersion
+        var isHead: Bool
+    }
+
+    /// How the router's answer being written is framed.
+    private struct RouterAnswer {
+        var chunked = false
+        /// An answer to HEAD: its body is not sent.
+        var bodyless = false
+        /// Framed by the close (an HTTP/1.0 caller, no length).
+        var closes = false
+    }
+
     private enum State {
+        /// Between requests.
         case idle
+        /// A provider request's body is being read.
         case reading(Incoming)
+        /// A provider request waits for the router's answers to the requests before it.
+        case waiting(Incoming)
+        /// A provider call is being answered.
         case answering
+        /// A router request's parts are being handed on.
+        case passing
     }
 
     private let gateway: Gateway
     private let maximumBodyBytes: Int
+    private var framer = HTTP1Framer(subject: "The request", maximumHeadBytes: maximumHeadBytes, messagesFollow: true)
     private var state = State.idle
-    /// The router is reading a request's body: its parts go on to it.
-    private var routerReading = false
-    /// Answers the router owes (requests passed on whose response has not ended).
-    private var routerAnswersOwed = 0
+    /// Inside ``drain(context:)``: an answer that ends meanwhile does not start another drain.
+    private var draining = false
+    private var owed = CircularBuffer<Owed>()
+    private var routerAnswer = RouterAnswer()
     /// Parts were passed on to the router since its last read-complete event. The router's side
     /// (an async channel) only needs that event after it was given something.
     private var routerReadPending = false
-    /// Parts that arrived while an earlier request was being answered, in order.
-    private var held = CircularBuffer<HTTPServerRequestPart>()
-    private var heldBytes = 0
     /// Cancels the call in progress (its task, or its upstream exchange).
     private var cancelCall: (() -> Void)?
     /// The server is shutting down: close once the call in progress is answered.
     private var closeWhenAnswered = false
+    /// The call being answered streams with chunked transfer coding (to an HTTP/1.1 caller).
+    private var streamChunked = false
     /// Calls started and answered on this connection (a streamed answer that did not end is
     /// told apart from the next call's by its number).
     private var callsStarted = 0
@@ -67,33 +102,49 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if held.isEmpty && process(part, context: context) { return }
-        if case .body(let chunk) = part { heldBytes += chunk.readableBytes }
+        framer.append(unwrapInboundIn(data))
+        drain(context: context)
         // A client that pipelines more than a body's worth of data behind a call is not waited for.
-        guard heldBytes <= maximumBodyBytes + 64 * 1024 else {
-            context.close(promise: nil)
-            return
-        }
-        held.append(part)
+        if framer.bufferedBytes > maximumBodyBytes + 64 * 1024 { context.close(promise: nil) }
     }
 
-    /// Handles a part now; false when it has to wait for an earlier request's answer.
-    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
-        if routerReading {
-            if case .end = part { routerReading = false }
-            passOn(part, context: context)
-            return true
+    /// Reads and handles requests as far as the bytes read and the answers owed allow.
+    private func drain(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        defer {
+            draining = false
+            // The router's side takes what was handed on at the end of a read.
+            if routerReadPending {
+                routerReadPending = false
+                context.fireChannelReadComplete()
+            }
         }
-        switch state {
-        case .answering:
-            return false
-        case .reading(var incoming):
-            switch part {
-            case .head:
-                // The decoder never sends a head inside a request.
-                return true
-            case .body(var chunk):
+        while true {
+            switch state {
+            case .answering:
+                return
+            case .waiting(let incoming):
+                guard owed.isEmpty else { return }
+                begin(incoming, context: context)
+            case .idle, .reading, .passing:
+                break
+            }
+            let part: HTTP1Framer.Part?
+            do {
+                part = try framer.next()
+            } catch {
+                return refuse(error, context: context)
+            }
+            guard let part else { return }
+            switch (part, state) {
+            case (.head(let bytes), .idle):
+                do {
+                    try read(head: bytes, context: context)
+                } catch {
+                    return refuse(error, context: context)
+                }
+            case (.body(var chunk), .reading(var incoming)):
                 state = .idle  // the body buffer stays uniquely referenced while it grows
                 if let body = incoming.body {
                     if body.readableBytes + chunk.readableBytes > maximumBodyBytes {
@@ -105,99 +156,235 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                     }
                 }
                 state = .reading(incoming)
-            case .end:
+            case (.end, .reading(let incoming)):
                 state = .answering
                 answer(incoming, context: context)
+            case (.body(let chunk), .passing):
+                passOn(.body(chunk), context: context)
+            case (.end, .passing):
+                state = .idle
+                passOn(.end(nil), context: context)
+            default:
+                // The framer hands out a head only between requests, and body parts only after one.
+                context.close(promise: nil)
+                return
             }
-            return true
-        case .idle:
-            guard case .head(let head) = part else { return true }
-            if head.method == .POST, let (route, deployment) = Self.route(of: head.uri) {
-                guard routerAnswersOwed == 0 else { return false }
-                state = .reading(
-                    Incoming(route: route, deployment: deployment, head: head, body: ByteBuffer()))
-                // A client that waits for permission to send its body (curl does for large ones)
-                // gets it at once instead of after its own timeout; one whose body is too large
-                // does not, and is answered 413 once the body is read.
-                if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue",
-                    (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) <= maximumBodyBytes
-                {
-                    let proceed = HTTPResponseHead(version: head.version, status: .continue)
-                    context.writeAndFlush(wrapOutboundOut(.head(proceed)), promise: nil)
-                }
-            } else {
-                routerReading = true
-                routerAnswersOwed += 1
-                passOn(part, context: context)
-            }
-            return true
         }
     }
+
+    /// Reads a request head: a provider call is served here, anything else goes on to the router.
+    private func read(head bytes: ByteBuffer, context: ChannelHandlerContext) throws(HTTP1Error) {
+        let fields = try HTTP1Head(bytes, subject: "The request")
+        let (method, uri, version) = try Self.requestLine(fields.startLine)
+        if fields.hasTransferEncoding {
+            guard version.minor >= 1 else {
+                throw HTTP1Error(
+                    description: "The request is HTTP/1.0 and has a Transfer-Encoding, which HTTP/1.0 does not have")
+            }
+            guard fields.contentLength == nil else {
+                throw HTTP1Error(
+                    description:
+                        "The request has both Content-Length and Transfer-Encoding: send one of them (RFC 9112, section 6.3)"
+                )
+            }
+            guard fields.isChunked, fields.transferCodings.count == 1 else {
+                throw HTTP1Error(
+                    description:
+                        "The request's Transfer-Encoding '\(fields.transferCodings.joined(separator: ", "))' is not supported: send the body as it is, with Content-Length, or with 'chunked' alone",
+                    status: .notImplemented)
+            }
+            framer.frame(.chunked)
+        } else {
+            framer.frame(fields.contentLength.map { .length($0) } ?? .empty)
+        }
+        let keepAlive =
+            version.minor >= 1 ? !fields.connectionClose : fields.connectionKeepAlive && !fields.connectionClose
+        let head = HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers)
+        if method == .POST, let (route, deployment) = Self.route(of: uri) {
+            let incoming = Incoming(
+                route: route, deployment: deployment, head: head, keepAlive: keepAlive,
+                expectContinue: fields.expectContinue, contentLength: fields.contentLength, body: ByteBuffer())
+            if owed.isEmpty {
+                begin(incoming, context: context)
+            } else {
+                state = .waiting(incoming)
+            }
+        } else {
+            // A client that waits for permission to send its body is given it, unless earlier
+            // answers are still owed (it then sends after its own wait).
+            if fields.expectContinue && owed.isEmpty { writeContinue(context: context) }
+            owed.append(Owed(version: version, isHead: method == .HEAD))
+            state = .passing
+            passOn(.head(head), context: context)
+        }
+    }
+
+    /// Starts reading a provider request's body.
+    private func begin(_ incoming: Incoming, context: ChannelHandlerContext) {
+        state = .reading(incoming)
+        // A client that waits for permission to send its body (curl does for large ones) gets it
+        // at once instead of after its own timeout; one whose body is too large does not, and is
+        // answered 413 once the body is read.
+        if incoming.expectContinue, (incoming.contentLength ?? 0) <= maximumBodyBytes {
+            writeContinue(context: context)
+        }
+    }
+
+    private func writeContinue(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 32)
+        buffer.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+    }
+
+    /// A request that cannot be read: answered with what was wrong when nothing else is owed, and
+    /// the connection closes (where the next request would begin is not known).
+    private func refuse(_ error: HTTP1Error, context: ChannelHandlerContext) {
+        gateway.logger.info("unreadable request", metadata: ["error": "\(error)", "status": "\(error.status.code)"])
+        switch state {
+        case .idle where owed.isEmpty, .reading where owed.isEmpty:
+            state = .answering
+            callsStarted += 1
+            let reply = gateway.errorReply(
+                .openAI, status: Int(error.status.code), message: error.description, code: "malformed_request",
+                requestID: Gateway.newRequestID())
+            send(reply, version: .http1_1, keepAlive: false, number: callsStarted, context: context)
+        default:
+            context.close(promise: nil)
+        }
+    }
+
+    /// The method, target and version of a request line (`POST /v1/chat/completions HTTP/1.1`).
+    static func requestLine(_ line: ByteBuffer) throws(HTTP1Error) -> (HTTPMethod, String, HTTPVersion) {
+        let parsed = line.withUnsafeReadableBytes { bytes -> Result<(HTTPMethod, String, HTTPVersion), HTTP1Error> in
+            let space = UInt8(ascii: " ")
+            var first = 0
+            while first < bytes.count, HTTP1Head.isTokenByte(bytes[first]) { first += 1 }
+            var second = first + 1
+            while second < bytes.count, bytes[second] > 0x20, bytes[second] < 0x7F { second += 1 }
+            guard first > 0, first < bytes.count, bytes[first] == space, second > first + 1, second < bytes.count,
+                bytes[second] == space
+            else {
+                return .failure(
+                    HTTP1Error(
+                        description:
+                            "The request line is malformed (expected 'METHOD /path HTTP/1.1'): \(HTTP1Head.shown(bytes))"
+                    ))
+            }
+            let version = UnsafeRawBufferPointer(rebasing: bytes[(second + 1)...])
+            guard version.count == 8, version.starts(with: httpPrefix), version[6] == UInt8(ascii: "."),
+                (0x30...0x39).contains(version[5]), (0x30...0x39).contains(version[7])
+            else {
+                return .failure(
+                    HTTP1Error(
+                        description: "The request line does not end with an HTTP version: \(HTTP1Head.shown(bytes))"))
+            }
+            guard version[5] == UInt8(ascii: "1"), version[7] <= UInt8(ascii: "1") else {
+                return .failure(
+                    HTTP1Error(
+                        description: "TokenLedger speaks HTTP/1.0 and HTTP/1.1, not \(HTTP1Head.shown(version))",
+                        status: .httpVersionNotSupported))
+            }
+            let method = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<first]), as: UTF8.self)
+            let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(first + 1)..<second]), as: UTF8.self)
+            return .success(
+                (
+                    method == "POST" ? .POST : HTTPMethod(rawValue: method), target,
+                    version[7] == 0x31 ? .http1_1 : .http1_0
+                ))
+        }
+        return try parsed.get()
+    }
+
+    private static let httpPrefix = Array("HTTP/".utf8)
 
     private func passOn(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         routerReadPending = true
         context.fireChannelRead(wrapInboundOut(part))
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        // A read that brought only provider calls ends here: the router's handlers have nothing
-        // to take.
-        guard routerReadPending else { return }
-        routerReadPending = false
-        context.fireChannelReadComplete()
-    }
-
-    /// Goes on with the parts that waited, as far as they can.
-    private func resume(context: ChannelHandlerContext) {
-        // Taken off the queue before it is processed: a call answered at once resumes the queue
-        // from inside `process`.
-        while let part = held.popFirst() {
-            let bytes = if case .body(let chunk) = part { chunk.readableBytes } else { 0 }
-            heldBytes -= bytes
-            guard process(part, context: context) else {
-                held.prepend(part)
-                heldBytes += bytes
-                break
-            }
-        }
-        // The router's side takes what was handed on at the end of a read.
-        channelReadComplete(context: context)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         // The client went away: a call in progress is cancelled (and recorded as such).
         cancelCall?()
         cancelCall = nil
-        held.removeAll()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, case .idle = state, held.isEmpty {
-            // Nothing of ours in progress: the router's handler closes the connection (now, or
-            // after the answer it owes).
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        switch state {
+        case .idle where framer.isBetweenMessages, .passing where framer.isBetweenMessages:
+            // Nothing of ours in progress: the router's side closes the connection (now, or after
+            // the answer it owes).
             context.fireUserInboundEventTriggered(event)
-        } else if event is ChannelShouldQuiesceEvent {
+        default:
             closeWhenAnswered = true
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 
     // MARK: - Outbound (the router's answers)
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data), routerAnswersOwed > 0 {
-            routerAnswersOwed -= 1
-            if routerAnswersOwed == 0 { resume(context: context) }
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            let code = head.status.code
+            let owing = owed.first ?? Owed(version: .http1_1, isHead: false)
+            if code >= 100 && code < 200 && code != 101 {
+                // An interim answer: the final one follows.
+            } else if code < 200 || code == 204 || code == 304 {
+                head.headers.remove(name: "content-length")
+                head.headers.remove(name: "transfer-encoding")
+                routerAnswer = RouterAnswer()
+            } else if head.headers.contains(name: "content-length") {
+                head.headers.remove(name: "transfer-encoding")
+                routerAnswer = RouterAnswer(bodyless: owing.isHead)
+            } else if owing.version.minor >= 1 {
+                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+                routerAnswer = RouterAnswer(chunked: !owing.isHead, bodyless: owing.isHead)
+            } else {
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+                routerAnswer = RouterAnswer(bodyless: owing.isHead, closes: true)
+            }
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            HTTP1Writer.head(head.status, head.headers, into: &buffer)
+            context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+        case .body(let body):
+            guard !routerAnswer.bodyless else {
+                promise?.succeed(())
+                return
+            }
+            guard routerAnswer.chunked else { return context.write(wrapOutboundOut(body), promise: promise) }
+            guard body.readableBytes > 0 else {
+                promise?.succeed(())
+                return
+            }
+            var start = context.channel.allocator.buffer(capacity: 18)
+            HTTP1Writer.chunkStart(body.readableBytes, into: &start)
+            context.write(wrapOutboundOut(.byteBuffer(start)), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
+            context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "\r\n"))), promise: promise)
+        case .end(let trailers):
+            var last = context.channel.allocator.buffer(capacity: routerAnswer.chunked ? 16 : 0)
+            if routerAnswer.chunked { HTTP1Writer.lastChunk(trailers: trailers, into: &last) }
+            let closes = routerAnswer.closes
+            routerAnswer = RouterAnswer()
+            _ = owed.popFirst()
+            if closes {
+                let written = promise ?? context.eventLoop.makePromise()
+                context.writeAndFlush(wrapOutboundOut(.byteBuffer(last)), promise: written)
+                let channel = context.channel
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.write(wrapOutboundOut(.byteBuffer(last)), promise: promise)
+                if owed.isEmpty { drain(context: context) }
+            }
         }
     }
 
     // MARK: - Answering
 
     private func answer(_ incoming: Incoming, context: ChannelHandlerContext) {
-        let keepAlive = incoming.head.isKeepAlive
+        let keepAlive = incoming.keepAlive
+        let version = incoming.head.version
         callsStarted += 1
         let number = callsStarted
         // A call on an idle gateway goes on inside this read, with no task when it can (see
@@ -210,27 +397,32 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             on: context.eventLoop, withoutTask: idle)
         {
         case .answered(let reply):
-            send(reply, keepAlive: keepAlive, number: number, context: context)
+            send(reply, version: version, keepAlive: keepAlive, number: number, context: context)
         case .upstream(let direct):
             // Relayed from the upstream's read, on this loop.
             cancelCall = direct.cancel
             direct.whenDone { outcome in
                 switch outcome {
                 case .reply(let reply):
-                    self.send(reply, keepAlive: keepAlive, number: number, context: context)
+                    self.send(reply, version: version, keepAlive: keepAlive, number: number, context: context)
                 case .retry(let rest):
-                    self.runInTask(rest, keepAlive: keepAlive, number: number, context: context, immediately: false)
+                    self.runInTask(
+                        rest, version: version, keepAlive: keepAlive, number: number, context: context,
+                        immediately: false)
                 }
             }
         case .task(let rest):
-            runInTask(rest, keepAlive: keepAlive, number: number, context: context, immediately: idle)
+            runInTask(rest, version: version, keepAlive: keepAlive, number: number, context: context, immediately: idle)
         }
     }
 
     /// Sends a reply the loop has: a whole one at once, a stream from a task.
-    private func send(_ reply: ProviderReply, keepAlive: Bool, number: Int, context: ChannelHandlerContext) {
+    private func send(
+        _ reply: ProviderReply, version: HTTPVersion, keepAlive: Bool, number: Int, context: ChannelHandlerContext
+    ) {
         guard case .whole(let body) = reply.body else {
-            return runInTask({ reply }, keepAlive: keepAlive, number: number, context: context, immediately: false)
+            return runInTask(
+                { reply }, version: version, keepAlive: keepAlive, number: number, context: context, immediately: false)
         }
         sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
     }
@@ -240,7 +432,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// loop: `NIOSingletons` installs the loops as Swift concurrency's global executor, and jobs
     /// go to the loop they are enqueued from.
     private func runInTask(
-        _ operation: @escaping @Sendable () async -> ProviderReply, keepAlive: Bool, number: Int,
+        _ operation: @escaping @Sendable () async -> ProviderReply, version: HTTPVersion, keepAlive: Bool, number: Int,
         context: ChannelHandlerContext, immediately: Bool
     ) {
         let gateway = self.gateway
@@ -253,10 +445,12 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                     handler.sendWhole(reply, body: body, keepAlive: keepAlive, context: context)
                 }
             case .stream(let produce):
-                let writer = ChannelReplyWriter(connection: connection, keepAlive: keepAlive)
+                // An HTTP/1.0 caller's stream is framed by the close.
+                let chunked = version.minor >= 1
+                let writer = ChannelReplyWriter(connection: connection, keepAlive: keepAlive && chunked)
                 // Queued on the loop ahead of the writes that follow, when not run at once.
                 connection.run { handler, context in
-                    handler.sendHead(reply, keepAlive: keepAlive, streamed: true, context: context)
+                    handler.sendStreamHead(reply, chunked: chunked, keepAlive: keepAlive && chunked, context: context)
                 }
                 do {
                     try await produce(writer)
@@ -279,43 +473,74 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         if callsAnswered < number { cancelCall = task.cancel }
     }
 
-    private func sendHead(_ reply: ProviderReply, keepAlive: Bool, streamed: Bool, context: ChannelHandlerContext) {
-        var headers = reply.headers
-        headers.add(name: "server", value: "TokenLedger")
-        if case .whole(let body) = reply.body {
-            headers.add(name: "content-length", value: String(body.readableBytes))
-        }
-        if !keepAlive || closeWhenAnswered { headers.add(name: "connection", value: "close") }
-        let head = HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if streamed { context.flush() }
+    /// The fields every answer of ours has, and the connection's fate.
+    private func framingFields(_ length: Int?, chunked: Bool, keepAlive: Bool) -> [(String, String)] {
+        var fields = [("server", "TokenLedger")]
+        if let length { fields.append(("content-length", String(length))) }
+        if chunked { fields.append(("transfer-encoding", "chunked")) }
+        if !keepAlive || closeWhenAnswered { fields.append(("connection", "close")) }
+        return fields
+    }
+
+    private func sendStreamHead(_ reply: ProviderReply, chunked: Bool, keepAlive: Bool, context: ChannelHandlerContext)
+    {
+        streamChunked = chunked
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        HTTP1Writer.head(
+            reply.status, reply.headers, extra: framingFields(nil, chunked: chunked, keepAlive: keepAlive),
+            into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+    }
+
+    /// Writes a streamed chunk (framed when the stream is chunked).
+    fileprivate func writeChunk(_ chunk: ByteBuffer, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        guard chunk.readableBytes > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
+        guard streamChunked else { return context.writeAndFlush(wrapOutboundOut(.byteBuffer(chunk))) }
+        var buffer = context.channel.allocator.buffer(capacity: chunk.readableBytes + 20)
+        HTTP1Writer.chunkStart(chunk.readableBytes, into: &buffer)
+        var chunk = chunk
+        buffer.writeBuffer(&chunk)
+        buffer.writeStaticString("\r\n")
+        return context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)))
+    }
+
+    /// Ends a streamed answer, with trailers when it is chunked.
+    fileprivate func endStream(
+        trailers: HTTPHeaders, keepAlive: Bool, promise: EventLoopPromise<Void>, context: ChannelHandlerContext
+    ) {
+        var last = context.channel.allocator.buffer(capacity: 64)
+        if streamChunked { HTTP1Writer.lastChunk(trailers: trailers, into: &last) }
+        ended(last: last, keepAlive: keepAlive, promise: promise, context: context)
     }
 
     private func sendWhole(_ reply: ProviderReply, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        sendHead(reply, keepAlive: keepAlive, streamed: false, context: context)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        ended(trailers: nil, keepAlive: keepAlive, promise: nil, context: context)
+        var buffer = context.channel.allocator.buffer(capacity: 512 + body.readableBytes)
+        HTTP1Writer.head(
+            reply.status, reply.headers,
+            extra: framingFields(body.readableBytes, chunked: false, keepAlive: keepAlive), into: &buffer)
+        var body = body
+        buffer.writeBuffer(&body)
+        ended(last: buffer, keepAlive: keepAlive, promise: nil, context: context)
     }
 
-    /// Writes the end of the answer (completing `promise` when it is written); the connection
-    /// then serves what waited, or closes.
-    fileprivate func ended(
-        trailers: HTTPHeaders?, keepAlive: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
+    /// Writes the last bytes of the answer (completing `promise` when they are written); the
+    /// connection then serves what waited, or closes.
+    private func ended(
+        last: ByteBuffer, keepAlive: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
     ) {
         let closing = !keepAlive || closeWhenAnswered
         // A promise only where someone waits for the write: not for a whole answer that keeps
         // the connection open.
         let written = closing ? (promise ?? context.eventLoop.makePromise()) : promise
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(last)), promise: written)
         cancelCall = nil
         state = .idle
         callsAnswered += 1
         if closing {
-            held.removeAll()
             let channel = context.channel
             written?.futureResult.whenComplete { _ in channel.close(promise: nil) }
         } else {
-            resume(context: context)
+            drain(context: context)
         }
     }
 
@@ -380,16 +605,14 @@ private struct ChannelReplyWriter: ReplyBodyWriter {
     let keepAlive: Bool
 
     func write(_ buffer: ByteBuffer) async throws {
-        try await connection.submit { handler, context in
-            context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))))
-        }
+        try await connection.submit { handler, context in handler.writeChunk(buffer, context: context) }
     }
 
     func finish(trailers: [(String, String)]) async throws {
         let keepAlive = self.keepAlive
         try await connection.submit { handler, context in
             let written = context.eventLoop.makePromise(of: Void.self)
-            handler.ended(trailers: HTTPHeaders(trailers), keepAlive: keepAlive, promise: written, context: context)
+            handler.endStream(trailers: HTTPHeaders(trailers), keepAlive: keepAlive, promise: written, context: context)
             return written.futureResult
         }
     }

@@ -99,10 +99,10 @@ import Testing
             "HTTP/1.1 200 OK\r\n" + String(repeating: "X-Pad: 0123456789abcdef\r\n", count: 3_000),
         ]
         for answer in bad {
-            #expect(throws: UpstreamProtocolError.self, "\(answer.prefix(60))") {
+            #expect(throws: HTTP1Error.self, "\(answer.prefix(60))") {
                 _ = try Self.parts(of: answer, byteByByte: false)
             }
-            #expect(throws: UpstreamProtocolError.self, "\(answer.prefix(60))") {
+            #expect(throws: HTTP1Error.self, "\(answer.prefix(60))") {
                 _ = try Self.parts(of: answer, byteByByte: true)
             }
         }
@@ -225,7 +225,7 @@ final class RawAnswerServer: Sendable {
         let server = try await RawAnswerServer(answer: "HTTP/1.1 2x0 Broken\r\n\r\n", closeAfter: false)
         let client = UpstreamClient(connectTimeout: .seconds(2))
         for _ in 0..<2 {
-            await #expect(throws: UpstreamProtocolError.self) { _ = try await post(client, port: server.port) }
+            await #expect(throws: HTTP1Error.self) { _ = try await post(client, port: server.port) }
         }
         #expect(server.connections == 2)
         client.shutdown()

@@ -135,18 +135,35 @@ public enum ModelPattern {
     public static func matches(_ pattern: String, _ name: String) -> Bool {
         if pattern == "*" { return true }
         let wildcard = pattern.utf8.last == UInt8(ascii: "*")
-        // ASCII names (all of the providers' models) are compared byte by byte, without a copy.
-        var patternBytes = pattern.utf8[...]
-        if wildcard { patternBytes = patternBytes.dropLast() }
-        let nameBytes = name.utf8
-        if patternBytes.allSatisfy({ $0 < 0x80 }) && nameBytes.allSatisfy({ $0 < 0x80 }) {
-            guard wildcard ? nameBytes.count >= patternBytes.count : nameBytes.count == patternBytes.count else {
-                return false
+        // ASCII names (all of the providers' models) are compared byte by byte, in place.
+        let ascii = pattern.utf8.withContiguousStorageIfAvailable { pattern in
+            name.utf8.withContiguousStorageIfAvailable { name in
+                asciiMatch(
+                    wildcard ? UnsafeBufferPointer(rebasing: pattern.dropLast()) : pattern, name, wildcard: wildcard)
             }
-            return zip(patternBytes, nameBytes).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
         }
+        if let ascii, let ascii, let matched = ascii { return matched }
         if wildcard { return name.lowercased().hasPrefix(pattern.dropLast().lowercased()) }
         return pattern.lowercased() == name.lowercased()
+    }
+
+    /// Whether `name` is `pattern` (or starts with it, for a wildcard) ignoring ASCII case; nil when
+    /// either is not ASCII.
+    private static func asciiMatch(
+        _ pattern: UnsafeBufferPointer<UInt8>, _ name: UnsafeBufferPointer<UInt8>, wildcard: Bool
+    )
+        -> Bool?
+    {
+        guard wildcard ? name.count >= pattern.count : name.count == pattern.count else {
+            return pattern.allSatisfy { $0 < 0x80 } && name.allSatisfy { $0 < 0x80 } ? false : nil
+        }
+        var matched = true
+        for index in pattern.indices {
+            let (a, b) = (pattern[index], name[index])
+            guard a < 0x80, b < 0x80 else { return nil }
+            if asciiLowercase(a) != asciiLowercase(b) { matched = false }
+        }
+        return matched
     }
 
     private static func asciiLowercase(_ byte: UInt8) -> UInt8 {
