@@ -239,37 +239,34 @@ extension Gateway {
     /// protocol headers (`anthropic-version`, `anthropic-beta`, `openai-beta`). The caller's own
     /// credentials never go upstream.
     func upstreamHeaders(_ call: CallContext) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "accept", value: call.inspection.stream ? "text/event-stream" : "application/json")
-        let secret = upstreamSecrets[call.upstream.name]
-        switch call.upstream.kind {
-        case .openAI, .openAICompatible:
-            if let secret { headers.add(name: "authorization", value: "Bearer \(secret)") }
-        case .azure:
-            if let secret { headers.add(name: "api-key", value: secret) }
-        case .anthropic:
-            if let secret { headers.add(name: "x-api-key", value: secret) }
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(4 + call.forwardedHeaders.count)
+        fields.append(("content-type", "application/json"))
+        fields.append(("accept", call.inspection.stream ? "text/event-stream" : "application/json"))
+        if let credential = upstreamCredentials[call.upstream.name] { fields.append(credential) }
+        fields.append(contentsOf: call.forwardedHeaders)
+        if call.upstream.kind == .anthropic
+            && !call.forwardedHeaders.contains(where: { $0.0.equals(lowercasedASCII: "anthropic-version") })
+        {
+            fields.append(("anthropic-version", "2023-06-01"))
         }
-        for (name, value) in call.forwardedHeaders { headers.add(name: name, value: value) }
-        if call.upstream.kind == .anthropic && !headers.contains(name: "anthropic-version") {
-            headers.add(name: "anthropic-version", value: "2023-06-01")
-        }
-        return headers
+        return HTTPHeaders(fields)
     }
 
     /// The upstream's response headers worth relaying (content type, provider request ids, rate
     /// limit information); hop-by-hop and length headers are the server's own business.
     func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPHeaders {
-        var relayed = HTTPHeaders()
+        var relayed: [(String, String)] = []
+        // Room for the request id and cost the reply adds.
+        relayed.reserveCapacity(upstream.count + 2)
         for (name, value) in upstream {
             let relay =
                 name.hasPrefix(lowercasedASCII: "openai-") || name.hasPrefix(lowercasedASCII: "anthropic-")
                 || name.hasPrefix(lowercasedASCII: "x-ratelimit-")
                 || Self.relayedHeaderNames.contains { name.equals(lowercasedASCII: $0) }
-            if relay { relayed.add(name: name, value: value) }
+            if relay { relayed.append((name, value)) }
         }
-        return relayed
+        return HTTPHeaders(relayed)
     }
 
     private static let relayedHeaderNames = [

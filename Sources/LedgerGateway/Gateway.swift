@@ -26,8 +26,9 @@ public final class Gateway: Sendable {
     /// Where each upstream listens, and its base URL's path, parsed once.
     let upstreamAddresses: [String: (target: UpstreamTarget, basePath: String)]
     let logger: Logger
-    /// Provider keys by upstream name, from the environment. Never logged or returned.
-    let upstreamSecrets: [String: String]
+    /// The header field carrying each upstream's provider key (from the environment), by upstream
+    /// name. Never logged or returned.
+    let upstreamCredentials: [String: (name: String, value: String)]
     /// The admin API key, from the environment variable `server.admin_key_env`.
     let adminKey: String?
     private let keyCache = Mutex<[String: (key: VirtualKey, loadedAt: Int64)]>([:])
@@ -124,13 +125,18 @@ public final class Gateway: Sendable {
         self.gpuShares = shares
         let spool = configuration.server.spoolDirectory ?? ledger.path + ".spool"
         self.sink = try UsageSink(directory: spool, ledger: ledger, logger: logger)
-        var secrets: [String: String] = [:]
+        var credentials: [String: (name: String, value: String)] = [:]
         for upstream in configuration.upstreams {
-            if let name = upstream.apiKeyEnv, let value = environment[name], !value.isEmpty {
-                secrets[upstream.name] = value
+            if let name = upstream.apiKeyEnv, let secret = environment[name], !secret.isEmpty {
+                credentials[upstream.name] =
+                    switch upstream.kind {
+                    case .openAI, .openAICompatible: ("authorization", "Bearer \(secret)")
+                    case .azure: ("api-key", secret)
+                    case .anthropic: ("x-api-key", secret)
+                    }
             }
         }
-        self.upstreamSecrets = secrets
+        self.upstreamCredentials = credentials
         self.adminKey = environment[configuration.server.adminKeyEnv].flatMap { $0.isEmpty ? nil : $0 }
     }
 

@@ -301,6 +301,9 @@ struct HTTP1Head {
         var lineStart = 0
         var start: Range<Int>?
         var index = 0
+        // Grown once, not field by field.
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(16)
         while index < bytes.count {
             guard bytes[index] == UInt8(ascii: "\n") else {
                 index += 1
@@ -342,8 +345,9 @@ struct HTTP1Head {
             let name = UnsafeRawBufferPointer(rebasing: bytes[line.lowerBound..<colon])
             let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
             if let failure = note(name, value, subject: subject) { return (0..<0, failure) }
-            headers.add(name: String(decoding: name, as: UTF8.self), value: value)
+            fields.append((String(decoding: name, as: UTF8.self), value))
         }
+        headers = HTTPHeaders(fields)
         return (start ?? 0..<0, nil)
     }
 
@@ -425,27 +429,30 @@ struct HTTP1Head {
 /// The bytes of answers written to callers: the status line and header fields, and the chunks of a
 /// body sent with chunked transfer coding.
 enum HTTP1Writer {
-    /// Writes `HTTP/1.1 <status>`, the fields (less any with characters a field cannot hold), and
-    /// the `extra` ones, up to the empty line that ends the head.
-    static func head(
-        _ status: HTTPResponseStatus, _ headers: HTTPHeaders, extra: [(String, String)] = [],
-        into buffer: inout ByteBuffer
-    ) {
+    /// Writes `HTTP/1.1 <status>` and the fields (less any with characters a field cannot hold);
+    /// more fields may follow before ``endHead(into:)``.
+    static func head(_ status: HTTPResponseStatus, _ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(status.code))
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(status.reasonPhrase)
-        for (name, value) in headers { field(name, value, into: &buffer) }
-        for (name, value) in extra { field(name, value, into: &buffer) }
-        buffer.writeStaticString("\r\n\r\n")
+        for (name, value) in headers {
+            guard UpstreamHTTP.isFieldName(name), UpstreamHTTP.isFieldValue(value) else { continue }
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+        }
     }
 
-    private static func field(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
-        guard UpstreamHTTP.isFieldName(name), UpstreamHTTP.isFieldValue(value) else { return }
-        buffer.writeStaticString("\r\n")
-        buffer.writeString(name)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
+    /// How many bytes `headers` take written (so a buffer is allocated once).
+    static func bytes(of headers: HTTPHeaders) -> Int {
+        headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+    }
+
+    /// The empty line that ends a head.
+    static func endHead(into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("\r\n\r\n")
     }
 
     /// The size line before a chunk's bytes.

@@ -344,8 +344,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                 head.headers.replaceOrAdd(name: "connection", value: "close")
                 routerAnswer = RouterAnswer(bodyless: owing.isHead, closes: true)
             }
-            var buffer = context.channel.allocator.buffer(capacity: 256)
+            var buffer = context.channel.allocator.buffer(capacity: 64 + HTTP1Writer.bytes(of: head.headers))
             HTTP1Writer.head(head.status, head.headers, into: &buffer)
+            HTTP1Writer.endHead(into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let body):
             guard !routerAnswer.bodyless else {
@@ -473,22 +474,27 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         if callsAnswered < number { cancelCall = task.cancel }
     }
 
-    /// The fields every answer of ours has, and the connection's fate.
-    private func framingFields(_ length: Int?, chunked: Bool, keepAlive: Bool) -> [(String, String)] {
-        var fields = [("server", "TokenLedger")]
-        if let length { fields.append(("content-length", String(length))) }
-        if chunked { fields.append(("transfer-encoding", "chunked")) }
-        if !keepAlive || closeWhenAnswered { fields.append(("connection", "close")) }
-        return fields
+    /// Writes the head of an answer of ours: its fields, the server's name, the framing, and the
+    /// connection's fate.
+    private func writeHead(
+        _ reply: ProviderReply, length: Int?, chunked: Bool, keepAlive: Bool, into buffer: inout ByteBuffer
+    ) {
+        HTTP1Writer.head(reply.status, reply.headers, into: &buffer)
+        buffer.writeStaticString("\r\nserver: TokenLedger")
+        if let length {
+            buffer.writeStaticString("\r\ncontent-length: ")
+            buffer.writeString(String(length))
+        }
+        if chunked { buffer.writeStaticString("\r\ntransfer-encoding: chunked") }
+        if !keepAlive || closeWhenAnswered { buffer.writeStaticString("\r\nconnection: close") }
+        HTTP1Writer.endHead(into: &buffer)
     }
 
     private func sendStreamHead(_ reply: ProviderReply, chunked: Bool, keepAlive: Bool, context: ChannelHandlerContext)
     {
         streamChunked = chunked
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        HTTP1Writer.head(
-            reply.status, reply.headers, extra: framingFields(nil, chunked: chunked, keepAlive: keepAlive),
-            into: &buffer)
+        var buffer = context.channel.allocator.buffer(capacity: 160 + HTTP1Writer.bytes(of: reply.headers))
+        writeHead(reply, length: nil, chunked: chunked, keepAlive: keepAlive, into: &buffer)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
     }
 
@@ -514,10 +520,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func sendWhole(_ reply: ProviderReply, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 512 + body.readableBytes)
-        HTTP1Writer.head(
-            reply.status, reply.headers,
-            extra: framingFields(body.readableBytes, chunked: false, keepAlive: keepAlive), into: &buffer)
+        var buffer = context.channel.allocator.buffer(
+            capacity: 160 + HTTP1Writer.bytes(of: reply.headers) + body.readableBytes)
+        writeHead(reply, length: body.readableBytes, chunked: false, keepAlive: keepAlive, into: &buffer)
         var body = body
         buffer.writeBuffer(&body)
         ended(last: buffer, keepAlive: keepAlive, promise: nil, context: context)

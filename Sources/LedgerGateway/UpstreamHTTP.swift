@@ -17,7 +17,9 @@ enum UpstreamHTTP {
     static func request(
         path: String, hostHeader: String, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 256 + path.utf8.count + body.readableBytes)
+        var buffer = allocator.buffer(
+            capacity: 64 + 3 * path.utf8.count + hostHeader.utf8.count + HTTP1Writer.bytes(of: headers)
+                + body.readableBytes)
         buffer.writeStaticString("POST ")
         for byte in path.utf8 {
             if byte > 0x20 && byte < 0x7F {
