@@ -61,6 +61,12 @@ public final class Gateway: Sendable {
             dimensions[attribute] = dimension
         }
         self.spanMapper = GenAISpanMapper(dimensions: dimensions)
+        for (name, seconds) in [
+            ("idle_timeout_seconds", configuration.server.idleTimeoutSeconds),
+            ("request_timeout_seconds", configuration.server.requestTimeoutSeconds),
+        ] where seconds < 1 {
+            throw ConfigurationError("server.\(name) is \(seconds); give a number of seconds (1 or more)")
+        }
         self.ledger = ledger
         self.governance = SQLiteGovernance(ledger: ledger)
         self.logger = logger

@@ -108,6 +108,11 @@ public struct ServerSettings: Sendable, Decodable {
     public var defaultMaxOutputTokens: Int64 = 16_384
     /// How often spooled usage is written to the ledger, in milliseconds.
     public var flushIntervalMilliseconds = 50
+    /// Seconds a caller's keep-alive connection may stay idle between requests before it closes.
+    public var idleTimeoutSeconds = 120
+    /// Seconds a caller has to send a request's head once it began, and at most between two reads
+    /// of its body (then 408).
+    public var requestTimeoutSeconds = 60
 
     public init() {}
 
@@ -120,6 +125,8 @@ public struct ServerSettings: Sendable, Decodable {
         case adminKeyEnv = "admin_key_env"
         case defaultMaxOutputTokens = "default_max_output_tokens"
         case flushIntervalMilliseconds = "flush_interval_ms"
+        case idleTimeoutSeconds = "idle_timeout_seconds"
+        case requestTimeoutSeconds = "request_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -137,6 +144,9 @@ public struct ServerSettings: Sendable, Decodable {
             try container.decodeIfPresent(Int64.self, forKey: .defaultMaxOutputTokens) ?? defaultMaxOutputTokens
         flushIntervalMilliseconds =
             try container.decodeIfPresent(Int.self, forKey: .flushIntervalMilliseconds) ?? flushIntervalMilliseconds
+        idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? idleTimeoutSeconds
+        requestTimeoutSeconds =
+            try container.decodeIfPresent(Int.self, forKey: .requestTimeoutSeconds) ?? requestTimeoutSeconds
     }
 }
 

@@ -23,6 +23,11 @@ import NIOHTTP1
 /// HTTP/1.0 without keep-alive) is closed after its answer, and one the server wants to close on
 /// shutdown is closed once its call is answered. If the client goes away during a call, the call
 /// is cancelled (the upstream connection closes) and recorded as such.
+///
+/// A connection idle between requests for `server.idle_timeout_seconds` is closed; a request whose
+/// head is not complete `server.request_timeout_seconds` after it began, or whose body pauses that
+/// long, is answered 408 and its connection closed. A call in progress, or an answer the router
+/// owes, is never cut by these.
 final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPServerRequestPart
@@ -93,15 +98,82 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// told apart from the next call's by its number).
     private var callsStarted = 0
     private var callsAnswered = 0
+    private let idleTimeout: TimeAmount
+    private let requestTimeout: TimeAmount
+    /// The last read, or the end of the last answer.
+    private var lastActivity = NIODeadline.now()
+    /// When the request whose head is being read began.
+    private var headBegan = NIODeadline.now()
+    /// The timeouts' timer: armed once, it re-arms itself for the next deadline when it fires, so
+    /// a call neither schedules nor cancels one.
+    private var timer: Scheduled<Void>?
 
     init(gateway: Gateway) {
         self.gateway = gateway
         self.maximumBodyBytes = gateway.configuration.server.maxBodyBytes
+        self.idleTimeout = .seconds(Int64(gateway.configuration.server.idleTimeoutSeconds))
+        self.requestTimeout = .seconds(Int64(gateway.configuration.server.requestTimeoutSeconds))
+    }
+
+    // MARK: - Timeouts
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(at: .now() + idleTimeout, context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        lastActivity = .now()
+        if timer == nil { arm(at: lastActivity + idleTimeout, context: context) }
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timerFired(context: context)
+        }
+    }
+
+    /// Closes an idle connection, answers a request that stalled with 408, or waits on.
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        guard context.channel.isActive else { return }
+        let due: NIODeadline
+        var stalled = false
+        switch state {
+        case .answering, .waiting, .passing:
+            // A call in progress or an answer the router owes: not the caller's doing.
+            return arm(at: .now() + min(idleTimeout, requestTimeout), context: context)
+        case .reading:
+            due = lastActivity + requestTimeout
+            stalled = true
+        case .idle:
+            guard owed.isEmpty else { return arm(at: .now() + min(idleTimeout, requestTimeout), context: context) }
+            if framer.isBetweenMessages {
+                due = lastActivity + idleTimeout
+            } else {
+                due = headBegan + requestTimeout
+                stalled = true
+            }
+        }
+        guard due <= .now() else { return arm(at: due, context: context) }
+        guard stalled else { return context.close(promise: nil) }
+        refuse(
+            HTTP1Error(
+                description:
+                    "The request did not arrive in time: its head must be complete, and its body must keep coming, within server.request_timeout_seconds (\(requestTimeout.nanoseconds / 1_000_000_000) s)",
+                status: .requestTimeout), context: context)
     }
 
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
+        if framer.isBetweenMessages, case .idle = state { headBegan = lastActivity }
         framer.append(unwrapInboundIn(data))
         drain(context: context)
         // A client that pipelines more than a body's worth of data behind a call is not waited for.
@@ -306,6 +378,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         // The client went away: a call in progress is cancelled (and recorded as such).
         cancelCall?()
         cancelCall = nil
+        timer?.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
@@ -369,6 +443,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             let closes = routerAnswer.closes
             routerAnswer = RouterAnswer()
             _ = owed.popFirst()
+            lastActivity = .now()
+            headBegan = lastActivity
             if closes {
                 let written = promise ?? context.eventLoop.makePromise()
                 context.writeAndFlush(wrapOutboundOut(.byteBuffer(last)), promise: written)
@@ -541,6 +617,8 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         cancelCall = nil
         state = .idle
         callsAnswered += 1
+        lastActivity = .now()
+        headBegan = lastActivity  // a request read while this one was answered is timed from here
         if closing {
             let channel = context.channel
             written?.futureResult.whenComplete { _ in channel.close(promise: nil) }

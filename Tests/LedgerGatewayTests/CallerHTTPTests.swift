@@ -207,4 +207,45 @@ import Testing
             #expect(last.hasPrefix("X-TokenLedger-Cost-USD: 0.") && last.hasSuffix("\r\n\r\n"), "\(last)")
         }
     }
+
+    @Test func stalledRequestsAndIdleConnectionsAreClosedButSlowCallsAreNot() async throws {
+        let configure: @Sendable (inout GatewayConfiguration) -> Void = {
+            $0.server.idleTimeoutSeconds = 1
+            $0.server.requestTimeoutSeconds = 1
+        }
+        try await GatewayHarness.run(configure: configure) { harness in
+            let key = try await harness.key()
+            // A head that never ends, and a body that stops coming: 408, then the close.
+            for stalled in [
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key.secret)\r\n",
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":",
+            ] {
+                let started = ContinuousClock.now
+                let answers = try await Self.answers(harness, stalled)
+                let waited = ContinuousClock.now - started
+                #expect(answers.count == 1 && answers[0].hasPrefix("408"), "\(answers)")
+                #expect(answers.first?.contains("server.request_timeout_seconds (1 s)") == true)
+                #expect(waited >= .milliseconds(900) && waited < .seconds(4), "\(waited)")
+            }
+            // A keep-alive connection left idle after its answer is closed.
+            let started = ContinuousClock.now
+            let idle = try await Self.answers(harness, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let waited = ContinuousClock.now - started
+            #expect(idle.count == 1 && idle[0].hasPrefix("200"), "\(idle)")
+            #expect(waited >= .milliseconds(900) && waited < .seconds(4), "\(waited)")
+            // A call that takes 3 s upstream is answered: the caller is not idle, the gateway is busy.
+            let slow = try await Self.answers(
+                harness,
+                RawClient.chatRequest(
+                    key: key.secret,
+                    body: #"{"model":"gpt-4o-mini","fake":"slow","messages":[{"role":"user","content":"Hi"}]}"#,
+                    extraHeaders: "Connection: close\r\n"))
+            #expect(slow.count == 1 && slow[0].hasPrefix("200"), "\(slow.first?.prefix(200) ?? "")")
+            #expect(harness.fakeStats().requests == 1, "no stalled request reached the provider")
+        }
+        // Timeouts below a second are refused at start.
+        await #expect(throws: ConfigurationError.self) {
+            try await GatewayHarness.run(configure: { $0.server.idleTimeoutSeconds = 0 }) { _ in }
+        }
+    }
 }
