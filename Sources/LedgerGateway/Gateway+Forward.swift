@@ -90,7 +90,7 @@ extension Gateway {
             upstream: call.upstream.name, seconds: (ContinuousClock.now - call.startedInstant).seconds)
         guard case .whole(let bytes) = response.body else { preconditionFailure("a stream is relayed by stream()") }
         let status = Int(response.status.code)
-        var headers = relayedHeaders(response.headers)
+        var headers = response.headers
         headers.add(name: ProviderReply.requestIDHeader, value: call.requestID)
         guard call.route.isBilled else {
             return ProviderReply(status: response.status, headers: headers, body: .whole(bytes))
@@ -118,7 +118,7 @@ extension Gateway {
 
     /// Relays a server-sent-event stream event by event, reading usage from it.
     private func stream(_ call: CallContext, response: UpstreamResponse, chunks: UpstreamBodyStream) -> ProviderReply {
-        var headers = relayedHeaders(response.headers)
+        var headers = response.headers
         headers.add(name: ProviderReply.requestIDHeader, value: call.requestID)
         let family = call.route.family
         let dropUsage = !call.inspection.callerAskedForUsage && family == .openAI
@@ -252,26 +252,6 @@ extension Gateway {
         }
         return HTTPHeaders(fields)
     }
-
-    /// The upstream's response headers worth relaying (content type, provider request ids, rate
-    /// limit information); hop-by-hop and length headers are the server's own business.
-    func relayedHeaders(_ upstream: HTTPHeaders) -> HTTPHeaders {
-        var relayed: [(String, String)] = []
-        // Room for the request id and cost the reply adds.
-        relayed.reserveCapacity(upstream.count + 2)
-        for (name, value) in upstream {
-            let relay =
-                name.hasPrefix(lowercasedASCII: "openai-") || name.hasPrefix(lowercasedASCII: "anthropic-")
-                || name.hasPrefix(lowercasedASCII: "x-ratelimit-")
-                || Self.relayedHeaderNames.contains { name.equals(lowercasedASCII: $0) }
-            if relay { relayed.append((name, value)) }
-        }
-        return HTTPHeaders(relayed)
-    }
-
-    private static let relayedHeaderNames = [
-        "content-type", "x-request-id", "request-id", "retry-after", "cache-control",
-    ]
 }
 
 extension Duration {

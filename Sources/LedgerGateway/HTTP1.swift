@@ -288,16 +288,21 @@ struct HTTP1Head {
     var expectContinue = false
 
     /// Reads a head handed out by ``HTTP1Framer`` (ending with an empty line). `subject` names the
-    /// message in errors.
-    init(_ head: ByteBuffer, subject: String) throws(HTTP1Error) {
-        let (start, failure) = head.withUnsafeReadableBytes { bytes in readLines(bytes, subject: subject) }
+    /// message in errors. With `keeping`, only the fields whose name it accepts are kept in
+    /// ``headers`` (those that frame the body are read either way).
+    init(_ head: ByteBuffer, subject: String, keeping: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws(HTTP1Error) {
+        let (start, failure) = head.withUnsafeReadableBytes { bytes in
+            readLines(bytes, subject: subject, keeping: keeping)
+        }
         if let failure { throw failure }
         guard start.count > 0 else { throw HTTP1Error(description: "\(subject) has no start line") }
         startLine = head.getSlice(at: head.readerIndex + start.lowerBound, length: start.count)!
     }
 
     /// Reads the fields; returns the start line's range in `bytes`, or what was wrong.
-    private mutating func readLines(_ bytes: UnsafeRawBufferPointer, subject: String) -> (Range<Int>, HTTP1Error?) {
+    private mutating func readLines(
+        _ bytes: UnsafeRawBufferPointer, subject: String, keeping: ((UnsafeRawBufferPointer) -> Bool)?
+    ) -> (Range<Int>, HTTP1Error?) {
         var lineStart = 0
         var start: Range<Int>?
         var index = 0
@@ -343,47 +348,69 @@ struct HTTP1Head {
                 }
             }
             let name = UnsafeRawBufferPointer(rebasing: bytes[line.lowerBound..<colon])
+            let framing = Self.framingField(name)
+            let kept = keeping?(name) ?? true
+            guard kept || framing != nil else { continue }
             let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-            if let failure = note(name, value, subject: subject) { return (0..<0, failure) }
-            fields.append((String(decoding: name, as: UTF8.self), value))
+            if let framing, let failure = note(framing, value, subject: subject) { return (0..<0, failure) }
+            if kept { fields.append((String(decoding: name, as: UTF8.self), value)) }
         }
         headers = HTTPHeaders(fields)
         return (start ?? 0..<0, nil)
     }
 
-    /// Takes note of a field that frames the body or decides the connection's reuse.
-    private mutating func note(_ name: UnsafeRawBufferPointer, _ value: String, subject: String) -> HTTP1Error? {
+    /// The fields that frame the body or decide the connection's reuse.
+    private enum FramingField {
+        case contentLength, transferEncoding, connection, expect
+    }
+
+    private static func framingField(_ name: UnsafeRawBufferPointer) -> FramingField? {
         switch name.count {
-        case 14 where Self.equals(name, "content-length"):
+        case 14 where equals(name, "content-length"): .contentLength
+        case 17 where equals(name, "transfer-encoding"): .transferEncoding
+        case 10 where equals(name, "connection"): .connection
+        case 6 where equals(name, "expect"): .expect
+        default: nil
+        }
+    }
+
+    /// Takes note of a field that frames the body or decides the connection's reuse.
+    private mutating func note(_ field: FramingField, _ value: String, subject: String) -> HTTP1Error? {
+        switch field {
+        case .contentLength:
             guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let length = Int(value), contentLength == nil || contentLength == length
             else {
                 return HTTP1Error(description: "\(subject) has a Content-Length that is not usable: '\(value)'")
             }
             contentLength = length
-        case 17 where Self.equals(name, "transfer-encoding"):
+        case .transferEncoding:
             hasTransferEncoding = true
             for coding in value.split(separator: ",") {
                 let coding = Self.trimmed(coding)
                 if !coding.isEmpty { transferCodings.append(coding) }
             }
-        case 10 where Self.equals(name, "connection"):
+        case .connection:
             for token in value.split(separator: ",") {
                 let token = Self.trimmed(token)
                 if token.equals(lowercasedASCII: "close") { connectionClose = true }
                 if token.equals(lowercasedASCII: "keep-alive") { connectionKeepAlive = true }
             }
-        case 6 where Self.equals(name, "expect"):
+        case .expect:
             expectContinue = value.equals(lowercasedASCII: "100-continue")
-        default:
-            break
         }
         return nil
     }
 
-    /// Whether `bytes` spell `lowercased` in any ASCII case (same length assumed).
-    private static func equals(_ bytes: UnsafeRawBufferPointer, _ lowercased: StaticString) -> Bool {
+    /// Whether `bytes` spell `lowercased` in any ASCII case.
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ lowercased: StaticString) -> Bool {
+        bytes.count == lowercased.utf8CodeUnitCount && starts(bytes, with: lowercased)
+    }
+
+    /// Whether `bytes` begin with `lowercased` in any ASCII case.
+    static func starts(_ bytes: UnsafeRawBufferPointer, with lowercased: StaticString) -> Bool {
         let target = UnsafeRawBufferPointer(start: lowercased.utf8Start, count: lowercased.utf8CodeUnitCount)
+        guard bytes.count >= target.count else { return false }
         for index in 0..<target.count {
             let byte = bytes[index]
             let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte

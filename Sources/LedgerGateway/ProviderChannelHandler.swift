@@ -246,8 +246,13 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Reads a request head: a provider call is served here, anything else goes on to the router.
     private func read(head bytes: ByteBuffer, context: ChannelHandlerContext) throws(HTTP1Error) {
-        let fields = try HTTP1Head(bytes, subject: "The request")
-        let (method, uri, version) = try Self.requestLine(fields.startLine)
+        // The request line first: a provider call keeps only the header fields it reads.
+        let lineEnd = bytes.readableBytesView.firstIndex(of: UInt8(ascii: "\r")) ?? bytes.writerIndex
+        let (method, uri, version) = try Self.requestLine(
+            bytes.getSlice(at: bytes.readerIndex, length: lineEnd - bytes.readerIndex)!)
+        let call = method == .POST ? Self.route(of: uri) : nil
+        let keeping: ((UnsafeRawBufferPointer) -> Bool)? = call.map { _ in Self.isReadByCalls }
+        let fields = try HTTP1Head(bytes, subject: "The request", keeping: keeping)
         if fields.hasTransferEncoding {
             guard version.minor >= 1 else {
                 throw HTTP1Error(
@@ -272,7 +277,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         let keepAlive =
             version.minor >= 1 ? !fields.connectionClose : fields.connectionKeepAlive && !fields.connectionClose
         let head = HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers)
-        if method == .POST, let (route, deployment) = Self.route(of: uri) {
+        if let (route, deployment) = call {
             let incoming = Incoming(
                 route: route, deployment: deployment, head: head, keepAlive: keepAlive,
                 expectContinue: fields.expectContinue, contentLength: fields.contentLength, body: ByteBuffer())
@@ -323,6 +328,15 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         default:
             context.close(promise: nil)
         }
+    }
+
+    /// Whether a provider call reads a request header field: the key, attribution, and the
+    /// protocol fields passed upstream (``Gateway/forwardedHeaders``). The others are not kept.
+    static func isReadByCalls(_ name: UnsafeRawBufferPointer) -> Bool {
+        HTTP1Head.starts(name, with: "x-tokenledger-") || HTTP1Head.equals(name, "authorization")
+            || HTTP1Head.equals(name, "x-api-key") || HTTP1Head.equals(name, "api-key")
+            || HTTP1Head.equals(name, "anthropic-version") || HTTP1Head.equals(name, "anthropic-beta")
+            || HTTP1Head.equals(name, "openai-beta")
     }
 
     /// The method, target and version of a request line (`POST /v1/chat/completions HTTP/1.1`).

@@ -61,6 +61,16 @@ enum UpstreamHTTP {
             }
     }
 
+    /// Whether an answer's header field is relayed to the caller (content type, provider request
+    /// ids, rate limit information); hop-by-hop and length fields are the server's own business,
+    /// and the others are not kept.
+    static func isRelayed(_ name: UnsafeRawBufferPointer) -> Bool {
+        HTTP1Head.starts(name, with: "openai-") || HTTP1Head.starts(name, with: "anthropic-")
+            || HTTP1Head.starts(name, with: "x-ratelimit-") || HTTP1Head.equals(name, "content-type")
+            || HTTP1Head.equals(name, "x-request-id") || HTTP1Head.equals(name, "request-id")
+            || HTTP1Head.equals(name, "retry-after") || HTTP1Head.equals(name, "cache-control")
+    }
+
     static func isFieldValue(_ value: String) -> Bool {
         value.utf8.allSatisfy { byte in byte >= 0x20 && byte != 0x7F || byte == 0x09 }
     }
@@ -68,7 +78,8 @@ enum UpstreamHTTP {
 
 /// What an upstream's answer is made of, as it is read.
 enum UpstreamPart {
-    /// The final head; `keepAlive` when the connection may carry another exchange after this one.
+    /// The final head, with the header fields relayed to callers (``UpstreamHTTP/isRelayed(_:)``);
+    /// `keepAlive` when the connection may carry another exchange after this one.
     case head(HTTPResponseStatus, HTTPHeaders, keepAlive: Bool)
     case body(ByteBuffer)
     case end
@@ -108,7 +119,7 @@ struct UpstreamResponseParser {
     private static func readHead(_ bytes: ByteBuffer) throws(HTTP1Error) -> (
         HTTPResponseStatus, HTTPHeaders, HTTP1Framer.Framing, keepAlive: Bool
     ) {
-        let head = try HTTP1Head(bytes, subject: "the upstream's answer")
+        let head = try HTTP1Head(bytes, subject: "the upstream's answer", keeping: UpstreamHTTP.isRelayed)
         // HTTP/1.x SSS reason
         let statusLine = head.startLine.readableBytesView
         let http11 = statusLine.starts(with: http11Prefix)

@@ -17,8 +17,9 @@ import Testing
         func record(_ part: UpstreamPart) {
             switch part {
             case .head(let status, let headers, let keepAlive):
-                parts.append(
-                    "head \(status.code) \(keepAlive ? "keep-alive" : "close") \(headers.first(name: "x-id") ?? "")")
+                // Only the fields relayed to callers are kept.
+                let kept = headers.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+                parts.append("head \(status.code) \(keepAlive ? "keep-alive" : "close") \(kept)")
             case .body(let bytes):
                 let text = String(buffer: bytes)
                 if let last = parts.last, last.hasPrefix("body ") {
@@ -46,8 +47,12 @@ import Testing
 
     @Test func aLengthFramedAnswer() throws {
         try Self.expectParts(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Id:  abc \r\nContent-Length: 5\r\n\r\nhello",
-            ["head 200 keep-alive abc", "body hello", "end"])
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nX-Request-Id:  abc \r\n"
+                + "Set-Cookie: a=b\r\nOpenAI-Processing-Ms: 12\r\nx-ratelimit-remaining-tokens: 9\r\nContent-Length: 5\r\n\r\nhello",
+            [
+                "head 200 keep-alive Content-Type=application/json,X-Request-Id=abc,OpenAI-Processing-Ms=12,x-ratelimit-remaining-tokens=9",
+                "body hello", "end",
+            ])
         try Self.expectParts("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", ["head 200 keep-alive ", "end"])
         try Self.expectParts(
             "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
