@@ -71,7 +71,7 @@ struct HTTP1Framer {
     /// Bytes read and not yet handed out.
     var bufferedBytes: Int { pending.readableBytes }
 
-    /// Whether the body runs until the connection closes (then ``closed()`` ends it).
+    /// Whether the body runs until the connection closes (then the close ends it).
     var endsAtClose: Bool {
         if case .untilClose = phase { return true }
         return false
@@ -119,13 +119,6 @@ struct HTTP1Framer {
         case .interim:
             phase = .head
         }
-    }
-
-    /// The connection closed: the end of a body framed by the close, if one was being read.
-    mutating func closed() -> Part? {
-        guard endsAtClose else { return nil }
-        phase = .done
-        return .end
     }
 
     /// The next part, or nil until more bytes are read (or, after a head, until it is framed).
@@ -419,12 +412,6 @@ struct HTTP1Head {
         return true
     }
 
-    /// Whether the codings end with `chunked`, and name it only there.
-    var isChunked: Bool {
-        guard let last = transferCodings.last, last.equals(lowercasedASCII: "chunked") else { return false }
-        return transferCodings.dropLast().allSatisfy { !$0.equals(lowercasedASCII: "chunked") }
-    }
-
     /// A token character (RFC 9110, section 5.6.2).
     static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
@@ -463,13 +450,19 @@ enum HTTP1Writer {
         buffer.writeString(String(status.code))
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(status.reasonPhrase)
-        for (name, value) in headers {
-            guard UpstreamHTTP.isFieldName(name), UpstreamHTTP.isFieldValue(value) else { continue }
-            buffer.writeStaticString("\r\n")
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-        }
+        for (name, value) in headers { field(name, value, into: &buffer) }
+    }
+
+    /// Writes `CRLF name: value`, unless the name is not a token or the value holds a control
+    /// character: nothing a caller or an upstream sends can split a message.
+    static func field(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        guard !name.isEmpty, name.utf8.allSatisfy(HTTP1Head.isTokenByte),
+            value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 })
+        else { return }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
     }
 
     /// How many bytes `headers` take written (so a buffer is allocated once).
@@ -490,13 +483,8 @@ enum HTTP1Writer {
 
     /// The last chunk and the trailer fields.
     static func lastChunk(trailers: HTTPHeaders?, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("0\r\n")
-        for (name, value) in trailers ?? [:] where UpstreamHTTP.isFieldName(name) && UpstreamHTTP.isFieldValue(value) {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        buffer.writeStaticString("0")
+        for (name, value) in trailers ?? [:] { field(name, value, into: &buffer) }
+        buffer.writeStaticString("\r\n\r\n")
     }
 }

@@ -264,7 +264,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
                         "The request has both Content-Length and Transfer-Encoding: send one of them (RFC 9112, section 6.3)"
                 )
             }
-            guard fields.isChunked, fields.transferCodings.count == 1 else {
+            guard fields.transferCodings.count == 1, fields.transferCodings[0].equals(lowercasedASCII: "chunked") else {
                 throw HTTP1Error(
                     description:
                         "The request's Transfer-Encoding '\(fields.transferCodings.joined(separator: ", "))' is not supported: send the body as it is, with Content-Length, or with 'chunked' alone",
@@ -372,11 +372,7 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             let method = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<first]), as: UTF8.self)
             let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(first + 1)..<second]), as: UTF8.self)
-            return .success(
-                (
-                    method == "POST" ? .POST : HTTPMethod(rawValue: method), target,
-                    version[7] == 0x31 ? .http1_1 : .http1_0
-                ))
+            return .success((HTTPMethod(rawValue: method), target, version[7] == 0x31 ? .http1_1 : .http1_0))
         }
         return try parsed.get()
     }
@@ -457,13 +453,9 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             let closes = routerAnswer.closes
             routerAnswer = RouterAnswer()
             _ = owed.popFirst()
-            lastActivity = .now()
-            headBegan = lastActivity
+            answerEnded()
             if closes {
-                let written = promise ?? context.eventLoop.makePromise()
-                context.writeAndFlush(wrapOutboundOut(.byteBuffer(last)), promise: written)
-                let channel = context.channel
-                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                writeLast(last, closing: true, promise: promise, context: context)
             } else {
                 context.write(wrapOutboundOut(.byteBuffer(last)), promise: promise)
                 if owed.isEmpty { drain(context: context) }
@@ -624,21 +616,33 @@ final class ProviderChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         last: ByteBuffer, keepAlive: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
     ) {
         let closing = !keepAlive || closeWhenAnswered
+        cancelCall = nil
+        state = .idle
+        callsAnswered += 1
+        answerEnded()
+        writeLast(last, closing: closing, promise: promise, context: context)
+        if !closing { drain(context: context) }
+    }
+
+    /// Writes and flushes the last bytes of an answer (completing `promise` when they are
+    /// written); with `closing`, the connection closes once they are.
+    private func writeLast(
+        _ last: ByteBuffer, closing: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
+    ) {
         // A promise only where someone waits for the write: not for a whole answer that keeps
         // the connection open.
         let written = closing ? (promise ?? context.eventLoop.makePromise()) : promise
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(last)), promise: written)
-        cancelCall = nil
-        state = .idle
-        callsAnswered += 1
+        guard closing else { return }
+        let channel = context.channel
+        written?.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// An answer ended: the idle time, and the time of a request read while it was answered,
+    /// count from now.
+    private func answerEnded() {
         lastActivity = .now()
-        headBegan = lastActivity  // a request read while this one was answered is timed from here
-        if closing {
-            let channel = context.channel
-            written?.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            drain(context: context)
-        }
+        headBegan = lastActivity
     }
 
     /// The provider route (and Azure deployment) a path names, if any.

@@ -12,8 +12,8 @@ enum UpstreamHTTP {
     /// A POST of `body` to `path` on `hostHeader`: the request line, `host`, the given headers
     /// (less any `host` or `content-length` among them), `content-length`, and the body, in one
     /// buffer. Bytes of the path outside visible ASCII (a model name in an Azure deployment path)
-    /// are percent-encoded, and header fields with a control character are left out, so nothing a
-    /// caller sends can split the request.
+    /// are percent-encoded, and malformed header fields are left out (``HTTP1Writer/field(_:_:into:)``), so
+    /// nothing a caller sends can split the request.
     static func request(
         path: String, hostHeader: String, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
@@ -32,14 +32,9 @@ enum UpstreamHTTP {
         }
         buffer.writeStaticString(" HTTP/1.1\r\nhost: ")
         buffer.writeString(hostHeader)
-        for (name, value) in headers {
-            guard !name.equals(lowercasedASCII: "host"), !name.equals(lowercasedASCII: "content-length"),
-                isFieldName(name), isFieldValue(value)
-            else { continue }
-            buffer.writeStaticString("\r\n")
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
+        for (name, value) in headers
+        where !name.equals(lowercasedASCII: "host") && !name.equals(lowercasedASCII: "content-length") {
+            HTTP1Writer.field(name, value, into: &buffer)
         }
         buffer.writeStaticString("\r\ncontent-length: ")
         buffer.writeString(String(body.readableBytes))
@@ -53,14 +48,6 @@ enum UpstreamHTTP {
         value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "A") + value - 10
     }
 
-    /// A header name: visible ASCII without `:`.
-    static func isFieldName(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { byte in
-                byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: ":")
-            }
-    }
-
     /// Whether an answer's header field is relayed to the caller (content type, provider request
     /// ids, rate limit information); hop-by-hop and length fields are the server's own business,
     /// and the others are not kept.
@@ -69,10 +56,6 @@ enum UpstreamHTTP {
             || HTTP1Head.starts(name, with: "x-ratelimit-") || HTTP1Head.equals(name, "content-type")
             || HTTP1Head.equals(name, "x-request-id") || HTTP1Head.equals(name, "request-id")
             || HTTP1Head.equals(name, "retry-after") || HTTP1Head.equals(name, "cache-control")
-    }
-
-    static func isFieldValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { byte in byte >= 0x20 && byte != 0x7F || byte == 0x09 }
     }
 }
 
